@@ -1,0 +1,63 @@
+"""Bad inventory input stops site.yml in the preflight play, before any tier runs."""
+
+import pytest
+
+from conftest import ansible
+
+GOOD = {
+    "redis_password": "a-long-random-admin-secret-123",
+    "redis_celery_password": "a-long-random-celery-secret-456",
+}
+
+
+def run_site(inventory_path):
+    # --check as a second safety net: even a broken preflight changes nothing.
+    return ansible("ansible-playbook", "site.yml", "-i", str(inventory_path), "--check")
+
+
+def assert_stopped_in_preflight(result, *expected):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for text in expected:
+        assert text in output, output
+    # No task of the Redis play ran.
+    assert "Install Redis" not in output, output
+
+
+def test_missing_password_is_named(inventory):
+    result = run_site(inventory(["redis"], {"redis_celery_password": GOOD["redis_celery_password"]}))
+    assert_stopped_in_preflight(result, "redis_password")
+
+
+@pytest.mark.parametrize("weak", ["short", "changeme-but-long-enough"])
+def test_weak_password_is_refused_without_printing_it(inventory, weak):
+    result = run_site(inventory(["redis"], dict(GOOD, redis_celery_password=weak)))
+    assert_stopped_in_preflight(result, "too weak")
+    assert weak not in result.stdout + result.stderr
+
+
+def test_role_owned_directive_is_refused(inventory):
+    variables = dict(GOOD, redis_extra_config={"maxmemory-policy": "allkeys-lru"})
+    assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "maxmemory-policy")
+
+
+def test_wrong_type_is_refused(inventory):
+    variables = dict(GOOD, redis_port="not-a-port")
+    assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "redis_port")
+
+
+def test_bad_choice_is_refused(inventory):
+    variables = dict(GOOD, redis_appendfsync="sometimes")
+    assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "redis_appendfsync")
+
+
+def test_good_input_passes_preflight(inventory):
+    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(["redis"], GOOD)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for secret in GOOD.values():
+        assert secret not in result.stdout + result.stderr
+
+
+def test_hosts_outside_the_redis_group_need_no_redis_secrets(inventory):
+    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(["web"], {})))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,69 @@
+"""The Redis role's templates render what a broker needs and no plaintext secret."""
+
+import json
+
+import pytest
+
+from conftest import BIN, ROOT, ansible, sha256
+
+ROLE = ROOT / "roles" / "redis"
+SECRETS = {"redis_password": "admin-secret-0123456789", "redis_celery_password": "celery-secret-0123456789"}
+
+
+@pytest.fixture
+def render(tmp_path):
+    """Render a role template with the role's defaults, vars and the given overrides."""
+
+    def run(template, **overrides):
+        variables = dict(SECRETS, ansible_python_interpreter=str(BIN / "python"), **overrides)
+        extra = tmp_path / "extra.json"
+        extra.write_text(json.dumps(variables))
+        playbook = tmp_path / "render.yml"
+        dest = tmp_path / template.removesuffix(".j2")
+        playbook.write_text(json.dumps([{
+            "hosts": "localhost", "gather_facts": False,
+            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
+            "tasks": [{"ansible.builtin.template": {"src": str(ROLE / "templates" / template),
+                                                     "dest": str(dest), "mode": "0600"}}],
+        }]))
+        result = ansible("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook),
+                         "-e", f"@{extra}")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return dest.read_text()
+
+    return run
+
+
+def test_acl_file_holds_hashes_only(render):
+    acl = render("users.acl.j2")
+    lines = acl.strip().splitlines()
+    assert lines == [
+        f"user default on #{sha256(SECRETS['redis_password'])} ~* &* +@all",
+        f"user celery on #{sha256(SECRETS['redis_celery_password'])} ~* &* +@all -@dangerous",
+    ]
+    for secret in SECRETS.values():
+        assert secret not in acl
+
+
+def test_acl_file_adds_extra_users(render):
+    acl = render("users.acl.j2", redis_extra_acl_users=[
+        {"name": "metrics", "password": "metrics-secret-0123456", "rules": "+info +ping"}])
+    assert acl.strip().splitlines()[-1] == f"user metrics on #{sha256('metrics-secret-0123456')} +info +ping"
+
+
+def test_config_is_a_durable_broker(render):
+    conf = render("redis.conf.j2").splitlines()
+    for line in ["maxmemory-policy noeviction", "appendonly yes", "appendfsync everysec",
+                 "protected-mode yes", "bind 127.0.0.1 -::1", "aclfile /etc/redis/users.acl",
+                 "save 3600 1", 'logfile ""', "supervised systemd"]:
+        assert line in conf
+    assert not any(line.startswith("requirepass") for line in conf)
+
+
+def test_config_without_snapshots_and_with_extras(render):
+    conf = render("redis.conf.j2", redis_rdb_save=[], redis_maxmemory="512mb",
+                  redis_extra_config={"lazyfree-lazy-user-del": "yes"}).splitlines()
+    assert 'save ""' in conf
+    assert "maxmemory 512mb" in conf
+    assert "lazyfree-lazy-user-del yes" in conf
+    assert not any(line.startswith("save 3600") for line in conf)
