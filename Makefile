@@ -7,16 +7,18 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The sample app's own virtualenv (its pinned runtime plus pytest).
+APP_VENV := .venv-app
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Molecule: which scenarios and which test-host images (debian12, debian13).
-SCENARIOS ?= redis
+SCENARIOS ?= redis web
 DISTROS ?= debian12 debian13
 # The local sandbox: one scenario's hosts, converged and left running.
-SANDBOX_SCENARIO ?= redis
+SANDBOX_SCENARIO ?= web
 SANDBOX_DISTRO ?= debian12
 
-.PHONY: help install images lint syntax unit molecule test sandbox sandbox-destroy clean
+.PHONY: help install images lint syntax unit app-test molecule test sandbox sandbox-destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,15 +35,25 @@ install: $(BIN)/ansible-playbook ## Create .venv with the pinned toolchain and c
 images: ## Build the local systemd test-host images (reuses up-to-date ones)
 	molecule/images/build.sh $(DISTROS)
 
-lint: install ## yamllint + ansible-lint (production profile)
+lint: install ## yamllint, ansible-lint (production profile), ruff
 	yamllint --strict .
 	ansible-lint --strict
+	ruff check .
 
 syntax: install ## ansible-playbook --syntax-check against the prod inventory
 	ansible-playbook --syntax-check site.yml -i inventories/prod
 
 unit: install ## Controller-side tests (templates, input validation)
 	pytest -q tests
+
+$(APP_VENV)/bin/pytest: app/requirements.txt app/requirements-test.txt
+	$(PYTHON) -m venv $(APP_VENV)
+	$(APP_VENV)/bin/pip install --quiet --upgrade pip
+	$(APP_VENV)/bin/pip install --quiet -r app/requirements-test.txt
+	touch $@
+
+app-test: $(APP_VENV)/bin/pytest ## The sample app's tests (starts its own redis-server)
+	cd app && ../$(APP_VENV)/bin/pytest -q
 
 molecule: install images ## Every scenario in SCENARIOS on every distro in DISTROS
 	for distro in $(DISTROS); do \
@@ -51,7 +63,7 @@ molecule: install images ## Every scenario in SCENARIOS on every distro in DISTR
 	  done; \
 	done
 
-test: lint syntax unit molecule ## The whole suite: what .ci/run runs
+test: lint syntax unit app-test molecule ## The whole suite: what .ci/run runs
 
 sandbox: install ## Run the stack in local systemd containers and leave it up
 	MOLECULE_DISTRO=$(SANDBOX_DISTRO) molecule/images/build.sh $(SANDBOX_DISTRO)
@@ -62,4 +74,4 @@ sandbox-destroy: install ## Remove the sandbox containers
 	MOLECULE_DISTRO=$(SANDBOX_DISTRO) molecule destroy -s $(SANDBOX_SCENARIO)
 
 clean: ## Remove .venv and Molecule state (images are kept)
-	rm -rf $(VENV) .ansible
+	rm -rf $(VENV) $(APP_VENV) .ansible

@@ -23,6 +23,8 @@ cat > "$plain" <<YAML
 # Secrets for $inventory. Edit with: ansible-vault edit $vault
 vault_redis_password: "$(secret)"
 vault_redis_celery_password: "$(secret)"
+vault_django_secret_key: "$(secret)$(secret)"
+vault_db_password: "$(secret)"
 YAML
 ansible-vault encrypt --output "$vault" "$plain"
 echo "wrote $vault (encrypted)"

@@ -23,10 +23,13 @@ def ansible(tool, *args, cwd=ROOT):
 def inventory(tmp_path):
     """Write a one-host inventory (local connection) in the given groups."""
 
-    def write(groups, variables):
-        hosts = {"all": {"children": {g: {"hosts": {"node1": None}} for g in groups}}}
-        hosts["all"]["hosts"] = {"node1": {"ansible_connection": "local",
-                                           "ansible_python_interpreter": str(BIN / "python")}}
+    def write(groups, variables, hosts=("node1",)):
+        """groups: group names every host joins, or {group: [hosts]}."""
+        members = groups if isinstance(groups, dict) else {g: list(hosts) for g in groups}
+        names = sorted({h for group_hosts in members.values() for h in group_hosts} | set(hosts))
+        hosts = {"all": {"children": {g: {"hosts": {h: None for h in hs}} for g, hs in members.items()}}}
+        local = {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}
+        hosts["all"]["hosts"] = {name: local for name in names}
         path = tmp_path / "hosts.yml"
         path.write_text(json.dumps(hosts))
         (tmp_path / "group_vars").mkdir(exist_ok=True)

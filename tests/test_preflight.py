@@ -1,7 +1,6 @@
 """Bad inventory input stops site.yml in the preflight play, before any tier runs."""
 
 import pytest
-
 from conftest import ansible
 
 GOOD = {
@@ -46,6 +45,11 @@ def test_wrong_type_is_refused(inventory):
     assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "redis_port")
 
 
+def test_wildcard_bind_must_stand_alone(inventory):
+    variables = dict(GOOD, redis_bind=["127.0.0.1", "0.0.0.0"])
+    assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "must stand alone")
+
+
 def test_bad_choice_is_refused(inventory):
     variables = dict(GOOD, redis_appendfsync="sometimes")
     assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "redis_appendfsync")
@@ -59,5 +63,6 @@ def test_good_input_passes_preflight(inventory):
 
 
 def test_hosts_outside_the_redis_group_need_no_redis_secrets(inventory):
-    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(["web"], {})))
+    variables = {"postgresql_app_password": "a-long-random-db-secret-789"}
+    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(["postgresql"], variables)))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import BIN, ROOT, ansible, sha256
 
 ROLE = ROOT / "roles" / "redis"

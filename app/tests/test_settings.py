@@ -1,0 +1,55 @@
+"""Settings come from the environment; bad or missing values stop the process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parent.parent
+BASE_ENV = {
+    "DJANGO_SECRET_KEY": "k",
+    "DATABASE_URL": "sqlite:////tmp/unused.sqlite3",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+    "CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/1",
+}
+
+
+def django_check(**overrides):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "CELERY", "DATABASE"))}
+    env.update(BASE_ENV, DJANGO_SETTINGS_MODULE="config.settings")
+    env.update(overrides)
+    env = {key: value for key, value in env.items() if value is not None}
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=APP, env=env, capture_output=True, text=True)
+
+
+def test_complete_environment_passes():
+    result = django_check()
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(BASE_ENV))
+def test_missing_required_variable_is_named(name):
+    result = django_check(**{name: None})
+    assert result.returncode != 0
+    assert f"required environment variable {name} is not set" in result.stderr
+
+
+def test_visibility_timeout_must_outlast_time_limit():
+    result = django_check(CELERY_VISIBILITY_TIMEOUT="100", CELERY_TASK_TIME_LIMIT="360")
+    assert result.returncode != 0
+    assert "CELERY_VISIBILITY_TIMEOUT must exceed" in result.stderr
+
+
+def test_integer_settings_are_checked():
+    result = django_check(CELERY_TASK_TIME_LIMIT="ten")
+    assert result.returncode != 0
+    assert "CELERY_TASK_TIME_LIMIT must be an integer" in result.stderr
+
+
+def test_celery_settings_are_json_only_with_database_scheduler(settings):
+    assert settings.CELERY_ACCEPT_CONTENT == ["json"]
+    assert settings.CELERY_TASK_SERIALIZER == "json"
+    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT

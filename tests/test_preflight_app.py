@@ -1,0 +1,73 @@
+"""The app, web and PostgreSQL tiers refuse bad input in the preflight play."""
+
+import pytest
+from conftest import ansible
+from test_preflight import GOOD as REDIS
+from test_preflight import assert_stopped_in_preflight, run_site
+
+APP = dict(REDIS, app_secret_key="k" * 40)
+PG = dict(APP, app_db_engine="postgresql", app_db_password="p" * 20, postgresql_app_password="p" * 20)
+
+
+def preflight(inventory_path):
+    return ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory_path))
+
+
+def test_single_host_with_sqlite_passes(inventory):
+    result = preflight(inventory(["redis", "web"], APP))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_secret_key_is_named(inventory):
+    result = run_site(inventory(["web"], REDIS))
+    assert_stopped_in_preflight(result, "app_secret_key must be set")
+
+
+def test_sqlite_on_two_hosts_is_refused(inventory):
+    result = run_site(inventory({"web": ["web1"], "celery_workers": ["worker1"]}, APP))
+    assert_stopped_in_preflight(result, "SQLite serves a single host only", "app_db_engine: postgresql")
+
+
+def test_postgresql_needs_a_password(inventory):
+    variables = dict(APP, app_db_engine="postgresql")
+    result = run_site(inventory({"web": ["web1"], "celery_workers": ["worker1"]}, variables))
+    assert_stopped_in_preflight(result, "app_db_password (vault) must have at least 16 characters")
+
+
+def test_postgresql_multi_host_passes(inventory):
+    result = preflight(inventory({"redis": ["r1"], "postgresql": ["db1"], "web": ["web1"],
+                                  "celery_workers": ["worker1"]}, PG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for secret in (PG["app_secret_key"], PG["app_db_password"]):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_quote_in_a_secret_is_refused_without_printing_it(inventory):
+    secret = "it's-a-secret-with-a-quote-123456789"
+    result = run_site(inventory(["web"], dict(APP, app_secret_key=secret)))
+    assert_stopped_in_preflight(result)
+    assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"app_task_soft_time_limit": 400, "app_task_time_limit": 360}, "app_task_soft_time_limit must be below"),
+        ({"app_visibility_timeout": 100}, "app_visibility_timeout must exceed"),
+        ({"app_task_queues": ["bad queue"]}, "queue names use letters"),
+        ({"app_db_engine": "mysql"}, "app_db_engine"),
+        ({"app_source": "git"}, "app_git_repo must name the repository"),
+    ],
+)
+def test_bad_app_settings_are_refused(inventory, override, message):
+    assert_stopped_in_preflight(run_site(inventory(["web"], dict(APP, **override))), message)
+
+
+def test_bad_gunicorn_bind_is_refused(inventory):
+    result = run_site(inventory(["web"], dict(APP, gunicorn_bind="everywhere")))
+    assert_stopped_in_preflight(result, "gunicorn_bind is host:port or unix:/path")
+
+
+def test_weak_postgresql_password_is_refused(inventory):
+    result = run_site(inventory(["postgresql"], dict(PG, postgresql_app_password="short")))
+    assert_stopped_in_preflight(result, "postgresql_app_password must be set")
