@@ -25,6 +25,7 @@ vault_redis_password: "$(secret)"
 vault_redis_celery_password: "$(secret)"
 vault_django_secret_key: "$(secret)$(secret)"
 vault_db_password: "$(secret)"
+vault_flower_password: "$(secret)"
 YAML
 ansible-vault encrypt --output "$vault" "$plain"
 echo "wrote $vault (encrypted)"

@@ -1,6 +1,7 @@
 """The sample app's tasks."""
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import Task, shared_task
@@ -93,6 +94,16 @@ def whoami(self):
         "hostname": self.request.hostname,
         "queue": (self.request.delivery_info or {}).get("routing_key"),
     }
+
+
+@shared_task(bind=True)
+def nap(self, seconds=1.0):
+    """Sleep a little (at most 60 s): a short task for shutdown drills."""
+    seconds = min(max(float(seconds), 0.0), 60.0)
+    logger.info("Napping %s s", seconds)
+    time.sleep(seconds)
+    logger.info("Woke up after %s s", seconds)
+    return {"slept": seconds, "hostname": self.request.hostname}
 
 
 @shared_task(bind=True)

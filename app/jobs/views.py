@@ -23,6 +23,7 @@ ENQUEUEABLE = {
     "record_side_effect": tasks.record_side_effect,
     "always_fails": tasks.always_fails,
     "whoami": tasks.whoami,
+    "nap": tasks.nap,
 }
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 

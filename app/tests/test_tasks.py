@@ -56,6 +56,11 @@ def test_failure_after_retries_is_dead_lettered(eager):
     assert letter.kwargs == {"reason": "eager"}
 
 
+def test_nap_is_bounded(eager):
+    assert tasks.nap.delay(0.01).get()["slept"] == 0.01
+    assert tasks.nap.delay(-5).get()["slept"] == 0.0
+
+
 def test_heartbeat_writes_a_row(eager):
     tasks.heartbeat.delay().get()
     assert Heartbeat.objects.count() == 1

@@ -1,14 +1,11 @@
 """The Redis tier is a password-protected, durable, least-privilege broker."""
 
-import os
 import shlex
 
 import pytest
-import testinfra.utils.ansible_runner
+from conftest import backend, hosts, variables
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("redis")
+testinfra_hosts = hosts("redis")
 
 
 def redis_cli(host, *args, user=None, password=None):
@@ -43,9 +40,10 @@ def test_service_is_active_and_enabled(host):
     assert service.is_enabled
 
 
-def test_listens_on_loopback_only(host):
+def test_listens_where_the_inventory_says(host):
+    bind = host.ansible.get_variables().get("redis_bind", ["127.0.0.1", "-::1"])
     assert host.socket("tcp://127.0.0.1:6379").is_listening
-    assert not host.socket("tcp://0.0.0.0:6379").is_listening
+    assert host.socket("tcp://0.0.0.0:6379").is_listening == ("0.0.0.0" in bind)
 
 
 def test_unauthenticated_ping_is_refused(host):
@@ -115,3 +113,18 @@ def test_kernel_tuning_is_persisted(host):
 def test_units_pass_systemd_analyze(host):
     result = host.run("systemd-analyze verify --man=no redis-server.service disable-transparent-hugepages.service")
     assert result.rc == 0, result.stderr
+
+
+@pytest.mark.parametrize("client", [name for name in hosts("all") if name not in hosts("redis")] or [None])
+def test_other_hosts_reach_redis_only_with_a_password(host, client):
+    if client is None:
+        pytest.skip("every host of this scenario runs Redis")
+    server = host.backend.get_hostname()
+    probe = (f"import socket; s = socket.create_connection(({server!r}, 6379), timeout=5);"
+             "s.sendall(b'PING\\r\\n'); print(s.recv(100).decode())")
+    assert "NOAUTH" in backend(client).run("python3 -c %s", probe).stdout
+    password = variables(client).get("redis_celery_password")
+    auth = (f"import socket; s = socket.create_connection(({server!r}, 6379), timeout=5);"
+            f"s.sendall(b'AUTH celery {password}\\r\\nPING\\r\\n'); import time; time.sleep(0.5);"
+            "print(s.recv(100).decode())")
+    assert "+PONG" in backend(client).run("python3 -c %s", auth).stdout

@@ -1,0 +1,129 @@
+"""Helpers shared by every scenario's testinfra tests. Tests pick their hosts
+by inventory group, so one suite proves every scenario's layout."""
+
+import json
+import os
+import shlex
+import time
+
+import pytest
+import testinfra
+import testinfra.utils.ansible_runner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+APP = "djangoapp"
+
+HTTP = """
+import base64, json, sys, urllib.request, urllib.error
+method, url, body, auth = sys.argv[1:5]
+headers = {"Content-Type": "application/json"}
+if auth:
+    headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+request = urllib.request.Request(url, method=method, data=body.encode() if body else None, headers=headers)
+try:
+    response = urllib.request.urlopen(request, timeout=15)
+except urllib.error.HTTPError as error:
+    response = error
+raw = response.read()
+try:
+    parsed = json.loads(raw or b"null")
+except ValueError:
+    parsed = raw.decode(errors="replace")
+print(json.dumps({"status": response.status, "body": parsed}))
+"""
+
+
+def hosts(group):
+    return RUNNER.get_hosts(group)
+
+
+def backend(name):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
+
+
+def variables(name):
+    return RUNNER.get_variables(name)
+
+
+def http(host, method, url, body=None, auth=""):
+    """An HTTP request made on `host` with its python3; returns {status, body}."""
+    data = json.dumps(body) if body is not None else ""
+    result = host.run("python3 -c %s %s %s %s %s", HTTP, method, url, data, auth)
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def api(host, method, path, body=None):
+    return http(host, method, f"http://127.0.0.1:8000{path}", body)
+
+
+def wait_for_task(host, task_id, states=("SUCCESS", "FAILURE"), timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api(host, "GET", f"/api/tasks/{task_id}/")["body"]
+        if body["status"] in states:
+            return body
+        assert time.monotonic() < deadline, f"task {task_id} still {body['status']} after {timeout} s"
+        time.sleep(0.5)
+
+
+def run_task(host, name, body=None, timeout=60):
+    posted = api(host, "POST", f"/api/tasks/{name}/", body or {})
+    assert posted["status"] == 202, posted
+    return wait_for_task(host, posted["body"]["task_id"], timeout=timeout)
+
+
+def manage(host, *args):
+    result = host.run(f"{APP}-manage " + " ".join(shlex.quote(a) for a in args))
+    assert result.rc == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def celery_json(host, *args):
+    result = host.run(f"{APP}-celery " + " ".join(shlex.quote(a) for a in args) + " --json")
+    assert result.rc == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def expected_pools(worker):
+    """A worker host's pools, with the role's defaults: those the scenario's
+    side effect applied (recorded on the host, since Molecule rewrites its
+    inventory on every action), else the inventory's."""
+    recorded = backend(worker).file("/var/tmp/molecule-pools.json")
+    if recorded.exists:
+        pools = json.loads(recorded.content_string)
+    else:
+        pools = variables(worker).get("celery_worker_pools", [{"name": "default", "queues": ["default"]}])
+    return [dict({"pool": "prefork", "concurrency": 2}, **pool) for pool in pools]
+
+
+def nodename(name):
+    return backend(name).check_output("uname -n")
+
+
+@pytest.fixture(scope="module")
+def web():
+    names = hosts("web")
+    if not names:
+        pytest.skip("this scenario has no web host")
+    return backend(names[0])
+
+
+UNITS = ["redis-server", "postgresql", "gunicorn", "celery-worker@*", "celery-beat", "flower"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach the last journal lines of the stack's units on
+    every host, so CI output shows why without a rerun."""
+    report = yield
+    if report.when == "call" and report.failed:
+        units = " ".join(f"-u {shlex.quote(unit)}" for unit in UNITS)
+        for name in hosts("all"):
+            try:
+                journal = backend(name).run(f"journalctl {units} -n 40 --no-pager -o short-iso").stdout
+            except Exception as error:  # a broken host must not hide the test's own failure
+                journal = f"(journal unavailable: {error})"
+            report.sections.append((f"journal of {name}", journal))
+    return report

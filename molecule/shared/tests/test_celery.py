@@ -1,0 +1,174 @@
+"""Celery services, driven by the inventory: worker pools, exactly one beat,
+Flower; routing, retries, dead letters, and an operator's inventory edit
+(made by the scenario's side effect)."""
+
+import time
+
+import pytest
+from conftest import (
+    APP,
+    backend,
+    celery_json,
+    expected_pools,
+    hosts,
+    http,
+    manage,
+    nodename,
+    run_task,
+    variables,
+)
+
+pytestmark = pytest.mark.skipif(not hosts("celery_workers"), reason="this scenario has no workers")
+
+
+def every_pool_node():
+    return {f"{pool['name']}@{nodename(worker)}": (worker, pool)
+            for worker in hosts("celery_workers") for pool in expected_pools(worker)}
+
+
+@pytest.mark.parametrize("name", hosts("all"))
+def test_units_run_exactly_on_their_groups(name):
+    host = backend(name)
+    groups = variables(name)["group_names"]
+    for pool in expected_pools(name) if "celery_workers" in groups else []:
+        unit = host.service(f"celery-worker@{pool['name']}")
+        assert unit.is_running and unit.is_enabled, pool["name"]
+    worker_units = host.run("systemctl list-units --all --plain --no-legend 'celery-worker@*'").stdout
+    if "celery_workers" not in groups:
+        assert worker_units.strip() == ""
+    assert host.service("celery-beat").is_running == ("celery_beat" in groups)
+    assert host.service("celery-beat").is_enabled == ("celery_beat" in groups)
+    assert host.service("flower").is_running == ("flower" in groups)
+    assert host.service("gunicorn").is_running == ("web" in groups)
+    assert host.service("redis-server").is_running == ("redis" in groups)
+    assert host.service("postgresql").is_running == ("postgresql" in groups)
+
+
+def test_exactly_one_beat_process_in_the_deployment():
+    count = sum(len(backend(name).run("pgrep -f '[c]elery --app=.* beat'").stdout.split()) for name in hosts("all"))
+    assert count == 1
+
+
+@pytest.mark.parametrize("name", hosts("celery_workers"))
+def test_units_pass_systemd_analyze(name):
+    host = backend(name)
+    pools = " ".join(f"celery-worker@{pool['name']}.service" for pool in expected_pools(name))
+    result = host.run(f"systemd-analyze verify celery-workers.target {pools}")
+    assert result.rc == 0, result.stderr
+
+
+def test_every_pool_runs_with_its_inventory_concurrency(web):
+    stats = celery_json(web, "inspect", "stats", "--timeout=10")
+    nodes = every_pool_node()
+    assert set(stats) == set(nodes)
+    for node, (_, pool) in nodes.items():
+        assert stats[node]["pool"]["max-concurrency"] == pool["concurrency"], node
+
+
+@pytest.mark.parametrize("name", hosts("celery_workers"))
+def test_the_edit_restarted_nothing_but_the_edited_pool(name):
+    """The side effect recorded the default pool's MainPID, then changed
+    another pool's concurrency and removed a pool: default kept running."""
+    host = backend(name)
+    before = host.file("/var/tmp/molecule-default-pool-pid").content_string.strip()
+    now = host.run("systemctl show --property=MainPID --value celery-worker@default.service").stdout.strip()
+    assert before == now
+
+
+@pytest.mark.parametrize("name", hosts("celery_workers"))
+def test_removed_pools_are_gone(name):
+    host = backend(name)
+    configured = {pool["name"] for pool in expected_pools(name)}
+    loaded = host.run("systemctl list-units --all --plain --no-legend 'celery-worker@*'").stdout.split()
+    instances = {unit.split("@")[1].removesuffix(".service") for unit in loaded if unit.startswith("celery-worker@")}
+    assert instances == configured
+    dropins = host.run("ls -d /etc/systemd/system/celery-worker@*.service.d").stdout.split()
+    assert {path.split("@")[1].removesuffix(".service.d") for path in dropins} == configured
+
+
+def test_each_queue_is_served_by_its_pool(web):
+    pools = {pool["name"]: pool for _, pool in every_pool_node().values()}
+    for pool in pools.values():
+        for queue in pool["queues"]:
+            body = run_task(web, "whoami", {"queue": queue})
+            assert body["status"] == "SUCCESS", body
+            answered = body["result"]["hostname"]
+            assert answered.split("@")[0] == pool["name"], (queue, answered)
+            assert body["result"]["queue"] == queue
+            worker_nodes = {nodename(w) for w in hosts("celery_workers")}
+            assert answered.split("@")[1] in worker_nodes
+            if nodename(hosts("web")[0]) not in worker_nodes:
+                assert answered.split("@")[1] != nodename(hosts("web")[0])
+
+
+def test_beat_writes_heartbeats(web):
+    def count():
+        return int(manage(web, "shell", "--no-imports", "-c",
+                          "from jobs.models import Heartbeat; print(Heartbeat.objects.count())").strip())
+
+    before = count()
+    deadline = time.monotonic() + 60
+    while count() <= before:
+        assert time.monotonic() < deadline, "no new heartbeat within 60 s"
+        time.sleep(2)
+
+
+def test_failed_task_lands_in_the_dead_letters_after_its_retries(web):
+    body = run_task(web, "always_fails", {"kwargs": {"reason": "molecule"}}, timeout=90)
+    assert body["status"] == "FAILURE"
+    assert "molecule (attempt 3)" in body["error"]
+    deadline = time.monotonic() + 20
+    while body["task_id"] not in manage(web, "deadletters", "--json"):
+        assert time.monotonic() < deadline, "failure not dead-lettered"
+        time.sleep(1)
+
+
+def test_idempotent_task_delivered_twice_has_one_side_effect(web):
+    key = f"molecule-{time.time_ns()}"
+    first = run_task(web, "record_side_effect", {"args": [key, {"n": 1}]})
+    second = run_task(web, "record_side_effect", {"args": [key, {"n": 1}]})
+    assert first["result"] == {"key": key, "created": True}
+    assert second["result"] == {"key": key, "created": False}
+    rows = manage(web, "shell", "--no-imports", "-c",
+                  f"from jobs.models import SideEffect; print(SideEffect.objects.filter(key={key!r}).count())")
+    assert rows.strip() == "1"
+
+
+@pytest.fixture(scope="module")
+def flower():
+    name = hosts("flower")[0]
+    credentials = variables(name)["flower_basic_auth"][0]
+    return backend(name), f"{credentials['username']}:{credentials['password']}"
+
+
+@pytest.mark.parametrize("path", ["/", "/api/workers", "/metrics"])
+def test_flower_requires_credentials(flower, path):
+    host, auth = flower
+    assert http(host, "GET", f"http://127.0.0.1:5555{path}")["status"] == 401
+    assert http(host, "GET", f"http://127.0.0.1:5555{path}", auth="operator:wrong-password")["status"] == 401
+    assert http(host, "GET", f"http://127.0.0.1:5555{path}", auth=auth)["status"] == 200
+
+
+def test_flower_lists_every_pool_node_online(flower):
+    host, auth = flower
+    expected = set(every_pool_node())
+    deadline = time.monotonic() + 60
+    while True:
+        status = http(host, "GET", "http://127.0.0.1:5555/api/workers?refresh=1&status=1", auth=auth)["body"]
+        online = {node for node, up in status.items() if up}
+        if online == expected:
+            break
+        assert time.monotonic() < deadline, f"Flower shows {sorted(online)} online, not {sorted(expected)}"
+        time.sleep(3)
+
+
+def test_flower_metrics_are_prometheus(flower):
+    host, auth = flower
+    metrics = http(host, "GET", "http://127.0.0.1:5555/metrics", auth=auth)["body"]
+    assert "flower_events_total" in metrics
+
+
+def test_flower_credentials_are_not_on_a_command_line(flower):
+    host, auth = flower
+    assert auth.split(":", 1)[1] not in host.run("ps -eo args").stdout
+    assert host.file(f"/etc/{APP}/flower.env").mode == 0o640
