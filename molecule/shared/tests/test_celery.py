@@ -33,6 +33,8 @@ def test_units_run_exactly_on_their_groups(name):
     for pool in expected_pools(name) if "celery_workers" in groups else []:
         unit = host.service(f"celery-worker@{pool['name']}")
         assert unit.is_running and unit.is_enabled, pool["name"]
+        pid = host.check_output(f"systemctl show --property=MainPID --value celery-worker@{pool['name']}")
+        assert host.check_output(f"ps -o user= -p {pid}") == APP, "workers never run as root"
     worker_units = host.run("systemctl list-units --all --plain --no-legend 'celery-worker@*'").stdout
     if "celery_workers" not in groups:
         assert worker_units.strip() == ""
