@@ -36,7 +36,7 @@ def test_postgresql_needs_a_password(inventory):
 
 def test_postgresql_multi_host_passes(inventory):
     result = preflight(inventory({"redis": ["r1"], "postgresql": ["db1"], "web": ["web1"],
-                                  "celery_workers": ["worker1"]}, PG))
+                                  "celery_workers": ["worker1"], "celery_beat": ["web1"]}, PG))
     assert result.returncode == 0, result.stdout + result.stderr
     for secret in (PG["app_secret_key"], PG["app_db_password"]):
         assert secret not in result.stdout + result.stderr

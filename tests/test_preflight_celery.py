@@ -30,6 +30,11 @@ def test_no_beat_host_is_refused(inventory):
     assert_stopped_in_preflight(run_site(inventory(groups, GOOD)), "must have exactly one host (it has 0")
 
 
+def test_web_only_inventory_needs_no_beat(inventory):
+    result = preflight(inventory(["redis", "web"], APP))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_two_beat_hosts_are_refused(inventory):
     groups = {"redis": ["a"], "web": ["a"], "flower": ["a"], "celery_workers": ["a", "b"], "celery_beat": ["a", "b"]}
     variables = dict(GOOD, app_db_engine="postgresql", app_db_password="p" * 20)
