@@ -1,13 +1,38 @@
 """The Celery application, configured from Django settings (CELERY_* names)."""
 
 import os
+from datetime import datetime, timezone
 
 from celery import Celery
 from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("config")
+
+class App(Celery):
+    """Refuses to publish a task whose countdown or ETA is longer than
+    APP_MAX_COUNTDOWN: Redis would deliver it again to another worker once the
+    visibility timeout passes while the first one still holds it. Schedule
+    longer delays with django-celery-beat (a one-off clocked periodic task)."""
+
+    def send_task(self, name, args=None, kwargs=None, countdown=None, eta=None, **options):
+        from django.conf import settings
+
+        delay = countdown
+        if eta is not None:
+            moment = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            delay = (moment - datetime.now(timezone.utc)).total_seconds()
+        if delay is not None and delay > settings.APP_MAX_COUNTDOWN:
+            raise ValueError(
+                f"{name}: a delay of {delay:.0f} s exceeds APP_MAX_COUNTDOWN ({settings.APP_MAX_COUNTDOWN} s); "
+                "schedule it with django-celery-beat (a one-off clocked task) instead"
+            )
+        return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, **options)
+
+
+app = App("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -86,17 +86,22 @@ CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Queues this deployment consumes (the worker pools' queues). The HTTP API
 # refuses others, so no task is sent where no worker will ever take it.
 CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", "default")
 APP_TASK_QUEUES = env.items("APP_TASK_QUEUES", [CELERY_TASK_DEFAULT_QUEUE])
 # Redis redelivers a message that is not acknowledged within the visibility
-# timeout. It must outlast the longest countdown/ETA and the hard time limit,
-# or a still-running (or still-waiting) task is delivered a second time.
-APP_MAX_COUNTDOWN = env.integer("APP_MAX_COUNTDOWN", 3600)
+# timeout: that is how a task held by a worker that died (SIGKILL, OOM, a lost
+# host) comes back. It must outlast the hard time limit and the longest
+# countdown/ETA, or a task still running (or still waiting) is delivered a
+# second time; kept short otherwise, because it is also the recovery delay.
+APP_MAX_COUNTDOWN = env.integer("APP_MAX_COUNTDOWN", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 7200),
+    "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 600),
+    # Look for expired unacknowledged messages every 10 s (kombu's default
+    # scans only every 10th interval).
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
 }
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(CELERY_TASK_TIME_LIMIT, APP_MAX_COUNTDOWN):
     raise SystemExit(
@@ -105,9 +110,17 @@ if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(CELERY_TASK_TIME
     )
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise SystemExit("configuration error: CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT")
-# Tasks opt in to late acknowledgement per task (acks_late=True,
-# reject_on_worker_lost=True) when they are idempotent.
-CELERY_TASK_ACKS_LATE = False
+# Every task is acknowledged after it ran, so a worker that dies takes no
+# message with it. A task that is not idempotent must say how a second
+# delivery is handled (jobs.tasks.AtMostOnceTask); reject_on_worker_lost
+# (requeue when a prefork child dies mid-task) is opted into by idempotent
+# tasks only.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# On a lost broker connection, running tasks finish; their messages come back
+# after the visibility timeout and idempotent/at-most-once tasks handle that.
+# (True would kill them mid-run.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -44,3 +44,35 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"{self.task_name}[{self.task_id}]: {self.exception}"
+
+
+class TaskClaim(models.Model):
+    """One row per attempt of an at-most-once task, written before its side
+    effect and marked finished after it: a redelivered message finds the row
+    and is not run blindly a second time (see jobs.tasks.AtMostOnceTask)."""
+
+    task_id = models.CharField(max_length=255)
+    attempt = models.PositiveIntegerField(default=0)
+    task_name = models.CharField(max_length=255)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task_id", "attempt"], name="unique_task_attempt")]
+
+    def __str__(self):
+        return f"{self.task_name}[{self.task_id}] attempt {self.attempt}"
+
+
+class LedgerEntry(models.Model):
+    """Appended by the non-idempotent sample task: running it twice books the
+    amount twice, which is what the reliability drills look for."""
+
+    account = models.CharField(max_length=100)
+    amount = models.IntegerField()
+    task_id = models.CharField(max_length=255, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.account}: {self.amount:+d}"

@@ -8,13 +8,18 @@ from celery import Task, shared_task
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import DeadLetter, Heartbeat, SideEffect
+from .models import DeadLetter, Heartbeat, LedgerEntry, SideEffect, TaskClaim
 
 logger = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
     """A failure worth retrying (a flaky dependency)."""
+
+
+class Interrupted(Exception):
+    """An at-most-once task was delivered again after an attempt that started
+    and never finished: its side effect may have happened, so it is not re-run."""
 
 
 class DeadLetterTask(Task):
@@ -38,6 +43,49 @@ class DeadLetterTask(Task):
         super().on_failure(exc, task_id, args, kwargs, einfo)
 
 
+class AtMostOnceTask(DeadLetterTask):
+    """For a task whose side effect must not happen twice and cannot be made
+    idempotent (an e-mail, a payment call).
+
+    Acknowledged late, so a worker that dies before it starts the task (a
+    SIGKILL, a reboot, a Redis restart) leaves the message to be delivered
+    again instead of losing it. Each attempt is claimed in the database before
+    the task body runs and marked finished after it; a delivery that finds its
+    attempt already claimed does not run blindly:
+    - finished: the stored result is returned, nothing runs again;
+    - unfinished (the worker died mid-task): the task fails with Interrupted
+      and is dead-lettered for an operator to check, never re-run.
+    A prefork child that dies mid-task fails the task (WorkerLostError) and
+    acknowledges it (reject_on_worker_lost stays False).
+    """
+
+    acks_late = True
+    reject_on_worker_lost = False
+
+    def __call__(self, *args, **kwargs):
+        if self.request.called_directly or self.request.is_eager:
+            return super().__call__(*args, **kwargs)
+        claim, created = TaskClaim.objects.get_or_create(
+            task_id=self.request.id, attempt=self.request.retries, defaults={"task_name": self.name}
+        )
+        if not created:
+            if claim.finished_at is not None:
+                logger.warning("Delivered again after it finished; returning the stored result")
+                return claim.result
+            raise Interrupted(
+                f"attempt {claim.attempt} started at {claim.started_at:%Y-%m-%d %H:%M:%S} and never finished; "
+                "its side effect may have happened, so it is not run again"
+            )
+        result = super().__call__(*args, **kwargs)
+        TaskClaim.objects.filter(pk=claim.pk).update(finished_at=timezone.now(), result=result)
+        return result
+
+
+def work(seconds):
+    """Simulated work (at most 10 s), so that drills catch tasks mid-flight."""
+    time.sleep(min(max(float(seconds), 0.0), 10.0))
+
+
 @shared_task
 def add(x, y):
     logger.info("Adding %s + %s", x, y)
@@ -55,12 +103,15 @@ def add(x, y):
     retry_backoff_max=30,
     retry_jitter=False,
 )
-def record_side_effect(self, key, payload=None, fail_times=0):
-    """Record `payload` once under `key`, however often the task is delivered.
+def record_side_effect(self, key, payload=None, fail_times=0, seconds=0):
+    """Record `payload` once under `key`, however often the task is delivered:
+    idempotent, so it is safe to run again when a worker dies mid-task
+    (acks_late with reject_on_worker_lost).
 
     `fail_times` makes the first attempts fail with a TransientError, to
-    exercise the retries.
+    exercise the retries; `seconds` is simulated work before the record.
     """
+    work(seconds)
     if self.request.retries < fail_times:
         raise TransientError(f"attempt {self.request.retries + 1} of {key} failed on purpose")
     try:
@@ -71,6 +122,17 @@ def record_side_effect(self, key, payload=None, fail_times=0):
         return {"key": key, "created": False}
     logger.info("Recorded side effect %s", key)
     return {"key": key, "created": True}
+
+
+@shared_task(bind=True, base=AtMostOnceTask)
+def append_ledger(self, account, amount, seconds=0):
+    """Book `amount` on `account`: NOT idempotent (a second run books it
+    twice), so it runs at most once (AtMostOnceTask). The booking is its own
+    transaction, as an external call would be."""
+    work(seconds)
+    entry = LedgerEntry.objects.create(account=account, amount=int(amount), task_id=self.request.id or "")
+    logger.info("Booked %+d on %s", entry.amount, account)
+    return {"entry": entry.pk}
 
 
 @shared_task(
@@ -113,7 +175,7 @@ def heartbeat(self):
     return row.pk
 
 
-@shared_task
+@shared_task(reject_on_worker_lost=True)
 def cleanup_heartbeats(keep_hours=24):
     """Delete old heartbeat rows (every 3 hours)."""
     deleted, _ = Heartbeat.objects.filter(created_at__lt=timezone.now() - timedelta(hours=keep_hours)).delete()
@@ -121,7 +183,7 @@ def cleanup_heartbeats(keep_hours=24):
     return deleted
 
 
-@shared_task
+@shared_task(reject_on_worker_lost=True)
 def cleanup_side_effects(keep_days=30):
     """Forget idempotency keys older than the longest redelivery window (daily)."""
     deleted, _ = SideEffect.objects.filter(created_at__lt=timezone.now() - timedelta(days=keep_days)).delete()

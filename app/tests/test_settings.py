@@ -53,3 +53,22 @@ def test_celery_settings_are_json_only_with_database_scheduler(settings):
     assert settings.CELERY_TASK_SERIALIZER == "json"
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_every_task_is_acknowledged_late_and_recovery_is_prompt(settings):
+    assert settings.CELERY_TASK_ACKS_LATE is True
+    assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is False
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert options["visibility_timeout"] == 600
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
+
+
+def test_delays_beyond_the_redelivery_window_are_refused(settings):
+    from config.celery import app
+
+    with pytest.raises(ValueError, match="exceeds APP_MAX_COUNTDOWN"):
+        app.send_task("jobs.tasks.add", (1, 2), countdown=settings.APP_MAX_COUNTDOWN + 1)
+    from datetime import datetime, timedelta, timezone
+
+    with pytest.raises(ValueError, match="exceeds APP_MAX_COUNTDOWN"):
+        app.send_task("jobs.tasks.add", (1, 2), eta=datetime.now(timezone.utc) + timedelta(hours=2))

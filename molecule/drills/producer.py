@@ -1,0 +1,50 @@
+"""The drills' workload, run on a web host with its own python3: post N tasks
+to the HTTP API at a steady rate, half idempotent (record_side_effect, one key
+each) and half at-most-once (append_ledger), alternating the default and io
+queues. A refused or failed POST is retried for up to 60 s, as a client would;
+what the API accepted (HTTP 202) is written one JSON line per task.
+
+    python3 producer.py NAME COUNT RATE SECONDS OUTFILE
+"""
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+name, count, rate, seconds, outfile = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+API = "http://127.0.0.1:8000/api/tasks/"
+
+
+def post(task, body):
+    deadline = time.monotonic() + 60
+    while True:
+        request = urllib.request.Request(API + task + "/", method="POST", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())["task_id"]
+        except (urllib.error.URLError, OSError, ValueError):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
+
+
+start = time.monotonic()
+refused = 0
+with open(outfile, "w") as out:
+    for i in range(count):
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        queue = ("default", "io")[i % 2]
+        if i % 4 < 2:
+            kind, task, body = "idempotent", "record_side_effect", {"args": [f"{name}-{i}"], "kwargs": {"seconds": seconds}}
+        else:
+            kind, task, body = "at-most-once", "append_ledger", {"args": [name, 1], "kwargs": {"seconds": seconds}}
+        task_id = post(task, dict(body, queue=queue))
+        if task_id is None:
+            refused += 1
+            continue
+        out.write(json.dumps({"id": task_id, "kind": kind, "key": body["args"][0] if kind == "idempotent" else None}) + "\n")
+        out.flush()
+print(json.dumps({"refused": refused, "seconds": round(time.monotonic() - start, 1)}))

@@ -1,0 +1,205 @@
+"""Reliability drills: the stack's own operations, run while tasks flow.
+
+Each drill posts COUNT tasks over the HTTP API (half idempotent, half
+at-most-once; see producer.py), disturbs the deployment mid-run, then waits up
+to BOUND seconds for every accepted task to reach a final state and counts
+(report.py): accepted, succeeded, failed (dead-lettered), lost (no final state
+by then) and duplicated side effects (a ledger booked twice). A drill fails on
+any lost task, duplicated or missing side effect, or a worker unit that
+restarted when the drill did not kill it (its journal is printed), never on
+time. The table goes to stdout and to docs/RELIABILITY.md.
+
+    make drills                       # the cluster scenario with the drills
+    DRILL_TASKS=10000 make drills     # a longer workload
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import APP, INVENTORY, backend, expected_pools, hosts, nodename, variables
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+COUNT = int(os.environ.get("DRILL_TASKS", "1000"))
+RATE = float(os.environ.get("DRILL_RATE", "50"))  # tasks posted per second
+WORK = 0.2  # seconds each task works, so that disturbances catch tasks mid-run
+REMOTE = "/var/tmp/drill"
+ROWS = []
+EXTRA_VARS = {}  # what the drills changed through the playbook, kept for later runs
+
+pytestmark = pytest.mark.skipif(len(hosts("celery_workers")) < 2, reason="the drills need two worker hosts")
+
+
+def web_name():
+    return hosts("web")[0]
+
+
+def bound():
+    """Seconds after a drill's disturbance by which every task must be final:
+    a message held by a worker that died comes back after the visibility
+    timeout, and the restore sweep runs every 10 s."""
+    return variables(web_name())["app_visibility_timeout"] + 60
+
+
+def pool_restarts():
+    counts = {}
+    for worker in hosts("celery_workers"):
+        for pool in expected_pools(worker):
+            unit = f"celery-worker@{pool['name']}"
+            value = backend(worker).check_output(f"systemctl show --property=NRestarts --value {unit}")
+            counts[(worker, unit)] = int(value or 0)
+    return counts
+
+
+def run_playbook(**extra):
+    EXTRA_VARS.update(extra)
+    extra_file = HERE / ".drill-extra-vars.json"
+    extra_file.write_text(json.dumps(EXTRA_VARS))
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(["ansible-playbook", str(ROOT / "site.yml"), "--inventory", INVENTORY,
+                             "--extra-vars", f"@{extra_file}"], env=env, capture_output=True, text=True)
+    extra_file.unlink()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def wait_for_pools(worker, timeout=120):
+    host, deadline = backend(worker), time.monotonic() + timeout
+    for pool in expected_pools(worker):
+        node = f"{pool['name']}@{nodename(worker)}"
+        while host.run(f"{APP}-celery inspect ping --timeout=5 --destination={node}").rc != 0:
+            assert time.monotonic() < deadline, f"{node} did not answer within {timeout} s"
+            time.sleep(3)
+
+
+def report(web, outfile):
+    code = f"exec(open('{REMOTE}/report.py').read())"
+    result = web.run(f"DRILL_FILE={outfile} {APP}-manage shell -c {shlex.quote(code)}")
+    assert result.rc == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith('{"accepted"')]
+    assert lines, result.stdout
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def table():
+    web = web_name()
+    backend(web).run(f"mkdir -p {REMOTE}")
+    for script in ("producer.py", "report.py"):
+        subprocess.run(["docker", "cp", str(HERE / script), f"{web}:{REMOTE}/{script}"], check=True)
+    backend(web).run(f"chmod -R a+rX {REMOTE}")
+    yield
+    columns = ["drill", "accepted", "succeeded", "failed", "dead_lettered", "lost", "duplicated",
+               "missing_effect", "worker_restarts", "refused", "seconds"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(str(row.get(column, "")) for column in columns) + " |" for row in ROWS]
+    table = "\n".join(lines)
+    sys.__stdout__.write(f"\n\nReliability drills ({COUNT} tasks each, bound {bound()} s):\n{table}\n")
+    doc = ROOT / "docs" / "RELIABILITY.md"
+    if doc.exists() and ROWS:
+        text = doc.read_text()
+        begin, end = "<!-- drill-table -->", "<!-- /drill-table -->"
+        head, rest = text.split(begin, 1)
+        doc.write_text(f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}")
+
+
+def drill(name, disturb, expect_restarts=(), skip_hosts=()):
+    web = backend(web_name())
+    outfile = f"{REMOTE}/{name}.jsonl"
+    before = pool_restarts()
+    web.run(f"rm -f {outfile}")
+    started = web.run(f"systemd-run --unit=drill-{name} --collect python3 {REMOTE}/producer.py "
+                      f"{name} {COUNT} {RATE} {WORK} {outfile}")
+    assert started.rc == 0, started.stderr
+    # Disturb once a fifth of the workload is in.
+    deadline = time.monotonic() + 60
+    while int(web.run(f"cat {outfile} 2>/dev/null | wc -l").stdout.strip() or 0) < COUNT // 5:
+        assert time.monotonic() < deadline, web.run(f"journalctl -u drill-{name} -o cat").stdout
+        time.sleep(0.5)
+    clock = time.monotonic()
+    disturb()
+    while web.run(f"systemctl is-active drill-{name}").stdout.strip() in ("active", "activating"):
+        time.sleep(2)
+    producer = web.run(f"journalctl -u drill-{name} -o cat").stdout
+    summary = json.loads([line for line in producer.splitlines() if line.startswith('{"refused"')][-1])
+    deadline = time.monotonic() + bound()
+    while True:
+        counts = report(web, outfile)
+        if counts["lost"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    after = pool_restarts()
+    restarted = {key: after[key] - before[key] for key in after
+                 if key[0] not in skip_hosts and after[key] != before[key]}
+    unexpected = {key: n for key, n in restarted.items() if key not in expect_restarts}
+    row = dict(counts, drill=name, refused=summary["refused"], seconds=round(time.monotonic() - clock),
+               worker_restarts=sum(restarted.values()))
+    ROWS.append(row)
+    for worker, unit in unexpected:
+        print(f"--- journal of {unit} on {worker} (restarted during the drill)")
+        print(backend(worker).run(f"journalctl -u {unit} -n 60 --no-pager -o cat").stdout)
+    assert counts["lost"] == 0, f"{name}: tasks without a final state {bound()} s after the workload: {row}"
+    assert counts["duplicated"] == 0, f"{name}: side effects that happened twice: {row}"
+    assert counts["missing_effect"] == 0, f"{name}: successes without their side effect: {row}"
+    assert not unexpected, f"{name}: worker units that crashed: {unexpected}"
+    assert counts["accepted"] + summary["refused"] == COUNT, row
+
+
+def test_remote_shutdown_comes_back():
+    worker = hosts("celery_workers")[1]
+    node = f"default@{nodename(worker)}"
+
+    def disturb():
+        backend(web_name()).run(f"{APP}-celery control shutdown --destination={node}")
+        time.sleep(5)
+        wait_for_pools(worker)
+
+    drill("remote-shutdown", disturb, expect_restarts={(worker, "celery-worker@default")})
+
+
+def test_sigkill_of_a_worker_and_of_a_pool_child():
+    first, second = hosts("celery_workers")[:2]
+    main_pid = "$(systemctl show --property=MainPID --value celery-worker@default)"
+
+    def disturb():
+        assert backend(first).run(f"kill -KILL {main_pid}").rc == 0
+        assert backend(second).run(f"kill -KILL $(pgrep -P {main_pid} | head -n 1)").rc == 0
+        wait_for_pools(first)
+
+    drill("sigkill", disturb, expect_restarts={(first, "celery-worker@default")})
+
+
+def test_worker_host_reboot():
+    worker = hosts("celery_workers")[0]
+
+    def disturb():
+        subprocess.run(["docker", "restart", "--time", "5", worker], check=True, capture_output=True)
+        wait_for_pools(worker, timeout=180)
+
+    drill("host-reboot", disturb, skip_hosts={worker})
+
+
+def test_redis_restart():
+    redis = backend(hosts("redis")[0])
+    drill("redis-restart", lambda: redis.run("systemctl restart redis-server"))
+
+
+def test_rolling_redeploy():
+    drill("rolling-redeploy", lambda: run_playbook(app_env_extra={"DRILL_RELEASE": "2"}))
+
+
+def test_redis_password_rotation():
+    old = variables(web_name())["redis_celery_password"]
+    new = "drill-rotated-celery-5b7e9d1c3a"
+
+    def disturb():
+        run_playbook(redis_celery_password=new, redis_celery_password_previous=old)
+        EXTRA_VARS.pop("redis_celery_password_previous")
+        run_playbook()
+
+    drill("password-rotation", disturb)
