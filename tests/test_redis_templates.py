@@ -50,6 +50,23 @@ def test_acl_file_adds_extra_users(render):
     assert acl.strip().splitlines()[-1] == f"user metrics on #{sha256('metrics-secret-0123456')} +info +ping"
 
 
+def test_a_rotation_accepts_the_previous_password_too(render):
+    acl = render("users.acl.j2", redis_celery_password_previous="celery-old-0123456789")
+    assert acl.strip().splitlines()[1] == (
+        f"user celery on #{sha256(SECRETS['redis_celery_password'])} #{sha256('celery-old-0123456789')} "
+        "~* &* +@all -@dangerous")
+    assert "celery-old-0123456789" not in acl
+
+
+def test_live_acl_update_sets_the_same_users_in_place(render):
+    commands = render("acl-setuser.j2", __redis_stale_users=["metrics"]).strip().splitlines()
+    acl = render("users.acl.j2").strip().splitlines()
+    assert commands[:2] == [line.replace("user ", "ACL SETUSER ", 1).replace(" on ", " reset on ", 1) for line in acl]
+    assert commands[2:] == ["ACL DELUSER metrics"]
+    for secret in SECRETS.values():
+        assert secret not in "\n".join(commands)
+
+
 def test_config_is_a_durable_broker(render):
     conf = render("redis.conf.j2").splitlines()
     for line in ["maxmemory-policy noeviction", "appendonly yes", "appendfsync everysec",

@@ -1,7 +1,7 @@
 """The Celery application, configured from Django settings (CELERY_* names)."""
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from celery import Celery
 from celery.signals import setup_logging
@@ -22,8 +22,8 @@ class App(Celery):
         if eta is not None:
             moment = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            delay = (moment - datetime.now(timezone.utc)).total_seconds()
+                moment = moment.replace(tzinfo=UTC)
+            delay = (moment - datetime.now(UTC)).total_seconds()
         if delay is not None and delay > settings.APP_MAX_COUNTDOWN:
             raise ValueError(
                 f"{name}: a delay of {delay:.0f} s exceeds APP_MAX_COUNTDOWN ({settings.APP_MAX_COUNTDOWN} s); "

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 ENQUEUEABLE = {
     "add": tasks.add,
     "record_side_effect": tasks.record_side_effect,
+    "append_ledger": tasks.append_ledger,
     "always_fails": tasks.always_fails,
     "whoami": tasks.whoami,
     "nap": tasks.nap,

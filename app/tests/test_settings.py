@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def test_delays_beyond_the_redelivery_window_are_refused(settings):
 
     with pytest.raises(ValueError, match="exceeds APP_MAX_COUNTDOWN"):
         app.send_task("jobs.tasks.add", (1, 2), countdown=settings.APP_MAX_COUNTDOWN + 1)
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     with pytest.raises(ValueError, match="exceeds APP_MAX_COUNTDOWN"):
-        app.send_task("jobs.tasks.add", (1, 2), eta=datetime.now(timezone.utc) + timedelta(hours=2))
+        app.send_task("jobs.tasks.add", (1, 2), eta=datetime.now(UTC) + timedelta(hours=2))

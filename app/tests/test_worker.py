@@ -6,8 +6,8 @@ import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from jobs import tasks
 from django.utils import timezone
+from jobs import tasks
 from jobs.models import DeadLetter, LedgerEntry, SideEffect, TaskClaim
 
 pytestmark = pytest.mark.django_db(transaction=True)

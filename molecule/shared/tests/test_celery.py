@@ -47,7 +47,8 @@ def test_units_run_exactly_on_their_groups(name):
 
 
 def test_exactly_one_beat_process_in_the_deployment():
-    count = sum(len(backend(name).run("pgrep -f '[c]elery_launcher.py --app=.* beat'").stdout.split()) for name in hosts("all"))
+    beat = "pgrep -f '[c]elery_launcher.py --app=.* beat'"
+    count = sum(len(backend(name).run(beat).stdout.split()) for name in hosts("all"))
     assert count == 1
 
 
