@@ -117,6 +117,10 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 # tasks only.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# Storing a task's state or result retries through a Redis restart (with
+# back-off, up to about 3 minutes) instead of failing a task that ran.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 30
 # On a lost broker connection, running tasks finish; their messages come back
 # after the visibility timeout and idempotent/at-most-once tasks handle that.
 # (True would kill them mid-run.)

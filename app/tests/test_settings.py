@@ -62,6 +62,8 @@ def test_every_task_is_acknowledged_late_and_recovery_is_prompt(settings):
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     assert options["visibility_timeout"] == 600
     assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
+    # A Redis restart must not fail a task because its state could not be stored.
+    assert settings.CELERY_RESULT_BACKEND_ALWAYS_RETRY is True
 
 
 def test_delays_beyond_the_redelivery_window_are_refused(settings):

@@ -127,3 +127,9 @@ def pytest_runtest_makereport(item, call):
                 journal = f"(journal unavailable: {error})"
             report.sections.append((f"journal of {name}", journal))
     return report
+
+
+def pytest_collection_modifyitems(items):
+    """The reliability drills (molecule/drills, in the cluster scenario) kill,
+    restart and re-key the stack: they run after every other test."""
+    items.sort(key=lambda item: "drills" in item.path.parts)
