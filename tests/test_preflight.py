@@ -35,6 +35,13 @@ def test_weak_password_is_refused_without_printing_it(inventory, weak):
     assert weak not in result.stdout + result.stderr
 
 
+def test_previous_password_equal_to_the_new_one_is_refused(inventory):
+    variables = dict(GOOD, redis_celery_password_previous=GOOD["redis_celery_password"])
+    result = run_site(inventory(["redis"], variables))
+    assert_stopped_in_preflight(result, "redis_celery_password_previous must be the old password")
+    assert GOOD["redis_celery_password"] not in result.stdout + result.stderr
+
+
 def test_role_owned_directive_is_refused(inventory):
     variables = dict(GOOD, redis_extra_config={"maxmemory-policy": "allkeys-lru"})
     assert_stopped_in_preflight(run_site(inventory(["redis"], variables)), "maxmemory-policy")

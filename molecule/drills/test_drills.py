@@ -17,7 +17,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -90,7 +89,7 @@ def report(web, outfile):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def table():
+def table(request):
     web = web_name()
     backend(web).run(f"mkdir -p {REMOTE}")
     for script in ("producer.py", "report.py"):
@@ -102,7 +101,8 @@ def table():
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(str(row.get(column, "")) for column in columns) + " |" for row in ROWS]
     table = "\n".join(lines)
-    sys.__stdout__.write(f"\n\nReliability drills ({COUNT} tasks each, bound {bound()} s):\n{table}\n")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    reporter.write_line(f"\n\nReliability drills ({COUNT} tasks each, bound {bound()} s):\n{table}")
     doc = ROOT / "docs" / "RELIABILITY.md"
     if doc.exists() and ROWS:
         text = doc.read_text()
