@@ -4,7 +4,9 @@ import logging
 import time
 from datetime import timedelta
 
+from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
+from celery.signals import task_failure
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -26,6 +28,10 @@ class DeadLetterTask(Task):
     """Record a task that failed for good (after its retries) as a DeadLetter."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
+        self.dead_letter(exc, task_id, args, kwargs, einfo)
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+    def dead_letter(self, exc, task_id, args, kwargs, einfo):
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
         DeadLetter.objects.update_or_create(
             task_id=task_id,
@@ -40,7 +46,16 @@ class DeadLetterTask(Task):
             },
         )
         logger.error("Task failed for good and was dead-lettered", extra={"exception": repr(exc)})
-        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
+@task_failure.connect
+def dead_letter_lost_children(sender=None, task_id=None, exception=None, args=None, kwargs=None, einfo=None, **_):
+    """A prefork child that dies mid-task (SIGKILL, OOM) fails its task in the
+    worker's main process, where the task's on_failure never runs: record that
+    dead letter here. Idempotent tasks are requeued instead
+    (reject_on_worker_lost) and never get here."""
+    if isinstance(exception, WorkerLostError) and isinstance(sender, DeadLetterTask):
+        sender.dead_letter(exception, task_id, args, kwargs, einfo)
 
 
 class AtMostOnceTask(DeadLetterTask):

@@ -100,3 +100,20 @@ def test_deadletters_command_lists_them():
     out = io.StringIO()
     call_command("deadletters", "--json", stdout=out)
     assert json.loads(out.getvalue().splitlines()[0])["task_id"] == "t-1"
+
+
+def test_a_lost_pool_child_is_dead_lettered():
+    # What the worker's main process signals when a prefork child dies mid-task.
+    from billiard.exceptions import WorkerLostError
+    from celery.signals import task_failure
+
+    error = WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)")
+    task_failure.send(sender=tasks.append_ledger, task_id="lost-1", exception=error, args=["acct", 1], kwargs={},
+                      traceback=None, einfo=None)
+    letter = DeadLetter.objects.get(task_id="lost-1")
+    assert letter.task_name == "jobs.tasks.append_ledger"
+    assert "WorkerLostError" in letter.exception
+    # Plain tasks keep no dead letters.
+    task_failure.send(sender=tasks.add, task_id="lost-2", exception=error, args=[], kwargs={}, traceback=None,
+                      einfo=None)
+    assert not DeadLetter.objects.filter(task_id="lost-2").exists()

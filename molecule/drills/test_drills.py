@@ -5,9 +5,9 @@ at-most-once; see producer.py), disturbs the deployment mid-run, then waits up
 to BOUND seconds for every accepted task to reach a final state and counts
 (report.py): accepted, succeeded, failed (dead-lettered), lost (no final state
 by then) and duplicated side effects (a ledger booked twice). A drill fails on
-any lost task, duplicated or missing side effect, or a worker unit that
-restarted when the drill did not kill it (its journal is printed), never on
-time. The table goes to stdout and to docs/RELIABILITY.md.
+any lost task, duplicated or missing side effect, failure without a dead
+letter, or a worker unit that restarted when the drill did not kill it (its
+journal is printed), never on time. The table goes to stdout and to docs/RELIABILITY.md.
 
     make drills                       # the cluster scenario with the drills
     DRILL_TASKS=10000 make drills     # a longer workload
@@ -147,6 +147,7 @@ def drill(name, disturb, expect_restarts=(), skip_hosts=()):
     assert counts["lost"] == 0, f"{name}: tasks without a final state {bound()} s after the workload: {row}"
     assert counts["duplicated"] == 0, f"{name}: side effects that happened twice: {row}"
     assert counts["missing_effect"] == 0, f"{name}: successes without their side effect: {row}"
+    assert counts["failed"] == counts["dead_lettered"], f"{name}: failures an operator cannot find: {row}"
     assert not unexpected, f"{name}: worker units that crashed: {unexpected}"
     assert counts["accepted"] + summary["refused"] == COUNT, row
 
