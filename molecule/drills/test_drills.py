@@ -26,7 +26,7 @@ from conftest import APP, INVENTORY, backend, expected_pools, hosts, nodename, v
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 COUNT = int(os.environ.get("DRILL_TASKS", "1000"))
-RATE = float(os.environ.get("DRILL_RATE", "50"))  # tasks posted per second
+RATE = float(os.environ.get("DRILL_RATE", "100"))  # tasks posted per second
 WORK = 0.2  # seconds each task works, so that disturbances catch tasks mid-run
 REMOTE = "/var/tmp/drill"  # noqa: S108 (on the test host, root-owned)
 ROWS = []
