@@ -4,18 +4,22 @@ Every Celery unit (workers, beat, Flower) and the operators' celery wrapper
 start through this file instead of the venv's `celery` script; it takes the
 same arguments.
 
-kombu 5.7.0 / celery 5.7.0: when the broker connection is lost (a Redis
-restart, an ACL reload that drops clients), the worker consumer calls
+celery 5.7.0 with kombu 5.7.0 (the newest releases): when the broker
+connection is lost (a Redis restart), the worker consumer calls
 Connection.collect(), which detaches the transport but keeps the default
-channel, then Connection.close(), which closes that channel a second time and
-fails with AttributeError("'NoneType' object has no attribute 'hostname'")
-in kombu's _connparams. The worker dies ("Unrecoverable error") instead of
-reconnecting. Upstream: celery/celery#10205 (see also celery/kombu#582 and
-celery/kombu#970). collect() drops every reference to the broker connection,
-so dropping the default channel with them is what it means to do; the
-channel's unacknowledged messages stay in Redis and come back after the
-visibility timeout. Remove this file's patch once a kombu release fixes it:
-the reliability drills (docs/RELIABILITY.md) show whether it is still needed.
+channel, then closes the connection again (added by celery PR #10242, new in
+5.7.0), which re-closes that channel and restores its unacknowledged messages
+through the detached transport: AttributeError("'NoneType' object has no
+attribute 'hostname'") in kombu's _connparams, and the worker dies
+("Unrecoverable error") instead of reconnecting. No upstream issue covers
+this path (celery/kombu#582 is the same error on another path, fixed in kombu
+4.0; celery/celery#10205 is a different restore failure, fixed in kombu
+5.7.0). collect() drops every reference to the broker connection, so
+dropping the default channel too is what it means to do; messages the
+channel held stay in Redis's unacked hash and come back after the visibility
+timeout. Without this a busy worker dies on every Redis restart (reproduced
+with host processes); the redis-restart drill (docs/RELIABILITY.md) counts
+such crashes. Remove it once a release fixes the double close.
 """
 
 import sys
