@@ -4,17 +4,22 @@ import os
 import sys
 
 
-class MissingSetting(SystemExit):
+class ConfigurationError(SystemExit):
     pass
+
+
+def fail(message):
+    """Stop the process with exactly one line on stderr, from manage.py,
+    gunicorn, celery worker and beat alike (the exit code carries no text,
+    so nothing prints it a second time)."""
+    print(f"configuration error: {message}", file=sys.stderr)
+    raise ConfigurationError(1)
 
 
 def required(name):
     value = os.environ.get(name, "")
     if not value:
-        # SystemExit prints its message to stderr and exits non-zero, from
-        # manage.py, gunicorn, celery worker and beat alike.
-        print(f"configuration error: required environment variable {name} is not set", file=sys.stderr)
-        raise MissingSetting(f"required environment variable {name} is not set")
+        fail(f"required environment variable {name} is not set")
     return value
 
 
@@ -29,7 +34,7 @@ def integer(name, default):
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"configuration error: {name} must be an integer, got {raw!r}") from None
+        fail(f"{name} must be an integer, got {raw!r}")
 
 
 def boolean(name, default):
@@ -40,7 +45,7 @@ def boolean(name, default):
         return True
     if raw.lower() in ("0", "false", "no", "off"):
         return False
-    raise SystemExit(f"configuration error: {name} must be true or false, got {raw!r}")
+    fail(f"{name} must be true or false, got {raw!r}")
 
 
 def items(name, default):

@@ -104,12 +104,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(CELERY_TASK_TIME_LIMIT, APP_MAX_COUNTDOWN):
-    raise SystemExit(
-        "configuration error: CELERY_VISIBILITY_TIMEOUT must exceed both CELERY_TASK_TIME_LIMIT "
+    env.fail(
+        "CELERY_VISIBILITY_TIMEOUT must exceed both CELERY_TASK_TIME_LIMIT "
         "and APP_MAX_COUNTDOWN, or Redis redelivers tasks that are still running or waiting"
     )
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
-    raise SystemExit("configuration error: CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT")
+    env.fail("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT")
 # Every task is acknowledged after it ran, so a worker that dies takes no
 # message with it. A task that is not idempotent must say how a second
 # delivery is handled (jobs.tasks.AtMostOnceTask); reject_on_worker_lost

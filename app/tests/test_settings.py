@@ -34,7 +34,7 @@ def test_complete_environment_passes():
 def test_missing_required_variable_is_named(name):
     result = django_check(**{name: None})
     assert result.returncode != 0
-    assert f"required environment variable {name} is not set" in result.stderr
+    assert result.stderr.count(f"required environment variable {name} is not set") == 1, result.stderr
 
 
 def test_visibility_timeout_must_outlast_time_limit():
@@ -46,7 +46,13 @@ def test_visibility_timeout_must_outlast_time_limit():
 def test_integer_settings_are_checked():
     result = django_check(CELERY_TASK_TIME_LIMIT="ten")
     assert result.returncode != 0
-    assert "CELERY_TASK_TIME_LIMIT must be an integer" in result.stderr
+    assert result.stderr.count("configuration error: CELERY_TASK_TIME_LIMIT must be an integer") == 1, result.stderr
+
+
+def test_boolean_settings_are_checked_and_named_once():
+    result = django_check(DJANGO_DEBUG="maybe")
+    assert result.returncode != 0
+    assert result.stderr.count("configuration error: DJANGO_DEBUG must be true or false") == 1, result.stderr
 
 
 def test_celery_settings_are_json_only_with_database_scheduler(settings):

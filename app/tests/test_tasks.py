@@ -117,3 +117,10 @@ def test_a_lost_pool_child_is_dead_lettered():
     task_failure.send(sender=tasks.add, task_id="lost-2", exception=error, args=[], kwargs={}, traceback=None,
                       einfo=None)
     assert not DeadLetter.objects.filter(task_id="lost-2").exists()
+
+
+def test_crontabs_follow_the_configured_time_zone(settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    call_command("ensure_periodic_tasks", stdout=io.StringIO())
+    crontab = PeriodicTask.objects.get(name="cleanup side effects (daily)").crontab
+    assert str(crontab.timezone) == "Europe/Paris"

@@ -5,6 +5,7 @@ admin, are left as they are. Prints "created: <name>" for each new one (the
 deploy role reports "changed" from that) and "unchanged" otherwise.
 """
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             if not PeriodicTask.objects.filter(name=name).exists():
                 crontab, _ = CrontabSchedule.objects.get_or_create(
                     minute=spec["minute"], hour=spec["hour"], day_of_week="*", day_of_month="*",
-                    month_of_year="*", timezone="UTC",
+                    month_of_year="*", timezone=settings.TIME_ZONE,
                 )
                 PeriodicTask.objects.create(name=name, task=spec["task"], crontab=crontab)
                 created.append(name)
