@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import APP, INVENTORY, backend, expected_pools, hosts, nodename, variables
+from conftest import APP, backend, expected_pools, hosts, nodename, run_playbooks, variables
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -61,13 +61,7 @@ def automatic_restarts(since):
 
 def run_playbook(**extra):
     EXTRA_VARS.update(extra)
-    extra_file = HERE / ".drill-extra-vars.json"
-    extra_file.write_text(json.dumps(EXTRA_VARS))
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(["ansible-playbook", str(ROOT / "site.yml"), "--inventory", INVENTORY,
-                             "--extra-vars", f"@{extra_file}"], env=env, capture_output=True, text=True)
-    extra_file.unlink()
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    run_playbooks("site.yml", extra_vars=EXTRA_VARS)
 
 
 def wait_for_pools(worker, timeout=120):

@@ -4,7 +4,10 @@ by inventory group, so one suite proves every scenario's layout."""
 import json
 import os
 import shlex
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -32,6 +35,24 @@ except ValueError:
     parsed = raw.decode(errors="replace")
 print(json.dumps({"status": response.status, "body": parsed}))
 """
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run_playbooks(*playbooks, extra_vars=None, limit=None):
+    """Run the bundle's playbooks (paths relative to the repository) against
+    this scenario's hosts, as an operator would; fails with the output."""
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as extra:
+        json.dump(extra_vars or {}, extra)
+        extra.flush()
+        command = ["ansible-playbook", *(str(ROOT / playbook) for playbook in playbooks),
+                   "--inventory", INVENTORY, "--extra-vars", f"@{extra.name}"]
+        result = subprocess.run(command + (["--limit", limit] if limit else []), env=env, capture_output=True,
+                                text=True)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    return result
 
 
 def hosts(group):
