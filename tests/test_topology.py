@@ -1,0 +1,50 @@
+"""The app follows the servers' own inventory: nothing is kept equal by hand."""
+
+import json
+
+from conftest import BIN, ansible
+
+
+def playbook(out):
+    """Resolve the app's addresses on web1, as its roles see them, into `out`."""
+    values = ("{{ {'redis': [app_redis_host, app_redis_port | int],"
+              " 'db': [app_db_host, app_db_port | int, app_db_name, app_db_user], 'hosts': app_hosts} | to_json }}")
+    return [{
+        "hosts": "web1", "gather_facts": False,
+        "tasks": [
+            {"ansible.builtin.include_role": {"name": "app", "tasks_from": "settings", "public": True}},
+            {"ansible.builtin.copy": {"content": values, "dest": str(out), "mode": "0600"}},
+        ],
+    }]
+
+
+def resolve(tmp_path, groups):
+    local = {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}
+    inventory = {"all": {"children": {
+        name: {"hosts": {host: local for host in group["hosts"]}, "vars": group.get("vars", {})}
+        for name, group in groups.items()}}}
+    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
+    (tmp_path / "resolve.yml").write_text(json.dumps(playbook(tmp_path / "values.json")))
+    result = ansible("ansible-playbook", "-i", str(tmp_path / "hosts.json"),
+                     "playbooks/topology.yml", str(tmp_path / "resolve.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((tmp_path / "values.json").read_text())
+
+
+def test_the_app_follows_the_servers_inventory(tmp_path):
+    values = resolve(tmp_path, {
+        "redis": {"hosts": ["redis1"], "vars": {"redis_port": 6380}},
+        "postgresql": {"hosts": ["db1"], "vars": {"postgresql_port": 5433, "postgresql_app_db": "shop",
+                                                 "postgresql_app_user": "shopper"}},
+        "web": {"hosts": ["web1"]},
+        "celery_workers": {"hosts": ["worker1"]},
+    })
+    assert values["redis"] == ["redis1", 6380]
+    assert values["db"] == ["db1", 5433, "shop", "shopper"]
+    assert sorted(values["hosts"]) == ["web1", "worker1"]
+
+
+def test_redis_on_the_same_host_is_reached_on_loopback(tmp_path):
+    values = resolve(tmp_path, {"redis": {"hosts": ["web1"]}, "web": {"hosts": ["web1"]}})
+    assert values["redis"] == ["127.0.0.1", 6379]
+    assert values["db"][0] == "127.0.0.1"
