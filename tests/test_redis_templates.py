@@ -1,6 +1,7 @@
 """The Redis role's templates render what a broker needs and no plaintext secret."""
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import BIN, ROOT, ansible, sha256
@@ -18,7 +19,7 @@ def render(tmp_path):
         extra = tmp_path / "extra.json"
         extra.write_text(json.dumps(variables))
         playbook = tmp_path / "render.yml"
-        dest = tmp_path / template.removesuffix(".j2")
+        dest = tmp_path / Path(template).name.removesuffix(".j2")
         playbook.write_text(json.dumps([{
             "hosts": "localhost", "gather_facts": False,
             "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
@@ -34,7 +35,7 @@ def render(tmp_path):
 
 
 def test_acl_file_holds_hashes_only(render):
-    acl = render("users.acl.j2")
+    acl = render("etc/redis/users.acl.j2")
     lines = acl.strip().splitlines()
     assert lines == [
         f"user default on #{sha256(SECRETS['redis_password'])} ~* &* +@all",
@@ -45,13 +46,13 @@ def test_acl_file_holds_hashes_only(render):
 
 
 def test_acl_file_adds_extra_users(render):
-    acl = render("users.acl.j2", redis_extra_acl_users=[
+    acl = render("etc/redis/users.acl.j2", redis_extra_acl_users=[
         {"name": "metrics", "password": "metrics-secret-0123456", "rules": "+info +ping"}])
     assert acl.strip().splitlines()[-1] == f"user metrics on #{sha256('metrics-secret-0123456')} +info +ping"
 
 
 def test_a_rotation_accepts_the_previous_password_too(render):
-    acl = render("users.acl.j2", redis_celery_password_previous="celery-old-0123456789")
+    acl = render("etc/redis/users.acl.j2", redis_celery_password_previous="celery-old-0123456789")
     assert acl.strip().splitlines()[1] == (
         f"user celery on #{sha256(SECRETS['redis_celery_password'])} #{sha256('celery-old-0123456789')} "
         "~* &* +@all -@dangerous")
@@ -60,7 +61,7 @@ def test_a_rotation_accepts_the_previous_password_too(render):
 
 def test_live_acl_update_sets_the_same_users_in_place(render):
     commands = render("acl-setuser.j2", __redis_stale_users=["metrics"]).strip().splitlines()
-    acl = render("users.acl.j2").strip().splitlines()
+    acl = render("etc/redis/users.acl.j2").strip().splitlines()
     assert commands[:2] == [line.replace("user ", "ACL SETUSER ", 1).replace(" on ", " reset on ", 1) for line in acl]
     assert commands[2:] == ["ACL DELUSER metrics"]
     for secret in SECRETS.values():
@@ -68,7 +69,7 @@ def test_live_acl_update_sets_the_same_users_in_place(render):
 
 
 def test_config_is_a_durable_broker(render):
-    conf = render("redis.conf.j2").splitlines()
+    conf = render("etc/redis/redis.conf.j2").splitlines()
     for line in ["maxmemory-policy noeviction", "appendonly yes", "appendfsync everysec",
                  "protected-mode yes", "bind 127.0.0.1 -::1", "aclfile /etc/redis/users.acl",
                  "save 3600 1", 'logfile ""', "supervised systemd"]:
@@ -77,7 +78,7 @@ def test_config_is_a_durable_broker(render):
 
 
 def test_config_without_snapshots_and_with_extras(render):
-    conf = render("redis.conf.j2", redis_rdb_save=[], redis_maxmemory="512mb",
+    conf = render("etc/redis/redis.conf.j2", redis_rdb_save=[], redis_maxmemory="512mb",
                   redis_extra_config={"lazyfree-lazy-user-del": "yes"}).splitlines()
     assert 'save ""' in conf
     assert "maxmemory 512mb" in conf
