@@ -41,3 +41,25 @@ def inventory(tmp_path):
 
 def sha256(text):
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Valid Redis secrets; each test adds or breaks one input.
+GOOD = {
+    "redis_password": "a-long-random-admin-secret-123",
+    "redis_celery_password": "a-long-random-celery-secret-456",
+}
+APP = dict(GOOD, app_secret_key="k" * 40)
+
+
+def run_site(inventory_path):
+    # --check as a second safety net: even a broken preflight changes nothing.
+    return ansible("ansible-playbook", "site.yml", "-i", str(inventory_path), "--check")
+
+
+def assert_stopped_in_preflight(result, *expected):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for text in expected:
+        assert text in output, output
+    # No task of the Redis play ran.
+    assert "Install Redis" not in output, output

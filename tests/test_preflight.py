@@ -1,26 +1,7 @@
 """Bad inventory input stops site.yml in the preflight play, before any tier runs."""
 
 import pytest
-from conftest import ansible
-
-GOOD = {
-    "redis_password": "a-long-random-admin-secret-123",
-    "redis_celery_password": "a-long-random-celery-secret-456",
-}
-
-
-def run_site(inventory_path):
-    # --check as a second safety net: even a broken preflight changes nothing.
-    return ansible("ansible-playbook", "site.yml", "-i", str(inventory_path), "--check")
-
-
-def assert_stopped_in_preflight(result, *expected):
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    for text in expected:
-        assert text in output, output
-    # No task of the Redis play ran.
-    assert "Install Redis" not in output, output
+from conftest import GOOD, ansible, assert_stopped_in_preflight, run_site
 
 
 def test_missing_password_is_named(inventory):

@@ -1,11 +1,9 @@
 """The app, web and PostgreSQL tiers refuse bad input in the preflight play."""
 
 import pytest
-from conftest import ansible
-from test_preflight import GOOD as REDIS
-from test_preflight import assert_stopped_in_preflight, run_site
+from conftest import APP, ansible, assert_stopped_in_preflight, run_site
+from conftest import GOOD as REDIS
 
-APP = dict(REDIS, app_secret_key="k" * 40)
 PG = dict(APP, app_db_engine="postgresql", app_db_password="p" * 20, postgresql_app_password="p" * 20)
 
 

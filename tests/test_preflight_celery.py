@@ -2,9 +2,7 @@
 before any host changes."""
 
 import pytest
-from conftest import ansible
-from test_preflight import assert_stopped_in_preflight, run_site
-from test_preflight_app import APP
+from conftest import APP, ansible, assert_stopped_in_preflight, run_site
 
 FLOWER = [{"username": "ops", "password": "a-long-flower-password-123"}]
 ALL_IN_ONE = ["redis", "web", "celery_workers", "celery_beat", "flower"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import testinfra
 import testinfra.utils.ansible_runner
+import yaml
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
@@ -38,6 +39,17 @@ print(json.dumps({"status": response.status, "body": parsed}))
 
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def role_default(role, name):
+    """A role's default from its defaults/main.yml: the tests follow the roles."""
+    return yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())[name]
+
+
+WEB = role_default("gunicorn", "gunicorn_bind")  # host:port
+FLOWER = f"{role_default('flower', 'flower_address')}:{role_default('flower', 'flower_port')}"
+REDIS_PORT = role_default("redis", "redis_port")
+POOL_DEFAULTS = role_default("celery_worker", "celery_worker_pool_defaults")
 
 
 def run_playbooks(*playbooks, extra_vars=None, limit=None):
@@ -76,7 +88,7 @@ def http(host, method, url, body=None, auth=""):
 
 
 def api(host, method, path, body=None):
-    return http(host, method, f"http://127.0.0.1:8000{path}", body)
+    return http(host, method, f"http://{WEB}{path}", body)
 
 
 def wait_for_task(host, task_id, states=("SUCCESS", "FAILURE"), timeout=60):
@@ -115,8 +127,8 @@ def expected_pools(worker):
     if recorded.exists:
         pools = json.loads(recorded.content_string)
     else:
-        pools = variables(worker).get("celery_worker_pools", [{"name": "default", "queues": ["default"]}])
-    return [dict({"pool": "prefork", "concurrency": 2}, **pool) for pool in pools]
+        pools = variables(worker).get("celery_worker_pools", role_default("celery_worker", "celery_worker_pools"))
+    return [dict(POOL_DEFAULTS, **pool) for pool in pools]
 
 
 def nodename(name):

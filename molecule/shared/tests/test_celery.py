@@ -7,6 +7,7 @@ import time
 import pytest
 from conftest import (
     APP,
+    FLOWER,
     backend,
     celery_json,
     expected_pools,
@@ -147,9 +148,9 @@ def flower():
 @pytest.mark.parametrize("path", ["/", "/api/workers", "/metrics"])
 def test_flower_requires_credentials(flower, path):
     host, auth = flower
-    assert http(host, "GET", f"http://127.0.0.1:5555{path}")["status"] == 401
-    assert http(host, "GET", f"http://127.0.0.1:5555{path}", auth="operator:wrong-password")["status"] == 401
-    assert http(host, "GET", f"http://127.0.0.1:5555{path}", auth=auth)["status"] == 200
+    assert http(host, "GET", f"http://{FLOWER}{path}")["status"] == 401
+    assert http(host, "GET", f"http://{FLOWER}{path}", auth="operator:wrong-password")["status"] == 401
+    assert http(host, "GET", f"http://{FLOWER}{path}", auth=auth)["status"] == 200
 
 
 def test_flower_lists_every_pool_node_online(flower):
@@ -157,7 +158,7 @@ def test_flower_lists_every_pool_node_online(flower):
     expected = set(every_pool_node())
     deadline = time.monotonic() + 60
     while True:
-        status = http(host, "GET", "http://127.0.0.1:5555/api/workers?refresh=1&status=1", auth=auth)["body"]
+        status = http(host, "GET", f"http://{FLOWER}/api/workers?refresh=1&status=1", auth=auth)["body"]
         online = {node for node, up in status.items() if up}
         if online == expected:
             break
@@ -167,7 +168,7 @@ def test_flower_lists_every_pool_node_online(flower):
 
 def test_flower_metrics_are_prometheus(flower):
     host, auth = flower
-    metrics = http(host, "GET", "http://127.0.0.1:5555/metrics", auth=auth)["body"]
+    metrics = http(host, "GET", f"http://{FLOWER}/metrics", auth=auth)["body"]
     assert "flower_events_total" in metrics
 
 

@@ -3,7 +3,7 @@
 import shlex
 
 import pytest
-from conftest import backend, hosts, variables
+from conftest import REDIS_PORT, backend, hosts, role_default, variables
 
 testinfra_hosts = hosts("redis")
 
@@ -41,12 +41,12 @@ def test_service_is_active_and_enabled(host):
 
 
 def test_listens_where_the_inventory_says(host):
-    bind = host.ansible.get_variables().get("redis_bind", ["127.0.0.1", "-::1"])
+    bind = host.ansible.get_variables().get("redis_bind", role_default("redis", "redis_bind"))
     if "0.0.0.0" in bind:
-        assert host.socket("tcp://0.0.0.0:6379").is_listening
+        assert host.socket(f"tcp://0.0.0.0:{REDIS_PORT}").is_listening
     else:
-        assert host.socket("tcp://127.0.0.1:6379").is_listening
-        assert not host.socket("tcp://0.0.0.0:6379").is_listening
+        assert host.socket(f"tcp://127.0.0.1:{REDIS_PORT}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{REDIS_PORT}").is_listening
 
 
 def test_unauthenticated_ping_is_refused(host):
@@ -123,11 +123,11 @@ def test_other_hosts_reach_redis_only_with_a_password(host, client):
     if client is None:
         pytest.skip("every host of this scenario runs Redis")
     server = host.backend.get_hostname()
-    probe = (f"import socket; s = socket.create_connection(({server!r}, 6379), timeout=5);"
+    probe = (f"import socket; s = socket.create_connection(({server!r}, {REDIS_PORT}), timeout=5);"
              "s.sendall(b'PING\\r\\n'); print(s.recv(100).decode())")
     assert "NOAUTH" in backend(client).run("python3 -c %s", probe).stdout
     password = variables(client).get("redis_celery_password")
-    auth = (f"import socket; s = socket.create_connection(({server!r}, 6379), timeout=5);"
+    auth = (f"import socket; s = socket.create_connection(({server!r}, {REDIS_PORT}), timeout=5);"
             f"s.sendall(b'AUTH celery {password}\\r\\nPING\\r\\n'); import time; time.sleep(0.5);"
             "print(s.recv(100).decode())")
     assert "+PONG" in backend(client).run("python3 -c %s", auth).stdout

@@ -4,7 +4,7 @@ another host: health, the HTTP API into the broker, deploy steps, hardening."""
 import json
 
 import pytest
-from conftest import APP, api, backend, hosts, manage, run_task, variables
+from conftest import APP, WEB, api, backend, hosts, manage, run_task, variables
 
 testinfra_hosts = hosts("web")
 
@@ -18,8 +18,9 @@ def test_gunicorn_is_active_enabled_and_not_root(host):
 
 
 def test_listens_on_loopback_only(host):
-    assert host.socket("tcp://127.0.0.1:8000").is_listening
-    assert not host.socket("tcp://0.0.0.0:8000").is_listening
+    port = WEB.rsplit(":", 1)[1]
+    assert host.socket(f"tcp://{WEB}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
 
 
 def test_healthz_reports_database_and_broker(host):
