@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import APP, backend, expected_pools, hosts, nodename, run_playbooks, variables
+from conftest import APP, SUMMARY, backend, expected_pools, hosts, nodename, run_playbooks, variables
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -83,7 +83,7 @@ def report(web, outfile):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def table(request):
+def table():
     web = web_name()
     backend(web).run(f"mkdir -p {REMOTE}")
     for script in ("producer.py", "report.py"):
@@ -95,8 +95,7 @@ def table(request):
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(str(row.get(column, "")) for column in columns) + " |" for row in ROWS]
     table = "\n".join(lines)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    reporter.write_line(f"\n\nReliability drills ({COUNT} tasks each, bound {bound()} s):\n{table}")
+    SUMMARY.append((f"reliability drills: {COUNT} tasks each, bound {bound()} s", table))
     doc = ROOT / "docs" / "RELIABILITY.md"
     if doc.exists() and ROWS:
         text = doc.read_text()

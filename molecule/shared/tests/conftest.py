@@ -162,6 +162,16 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+# (title, text) pairs that tests leave for the end of the run (the drills' table).
+SUMMARY = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, text in SUMMARY:
+        terminalreporter.write_sep("-", title)
+        terminalreporter.write_line(text)
+
+
 def pytest_collection_modifyitems(items):
     """The reliability drills (molecule/drills, in the cluster scenario) kill,
     restart and re-key the stack: they run after every other test."""
