@@ -70,8 +70,9 @@ class AtMostOnceTask(DeadLetterTask):
     - finished: the stored result is returned, nothing runs again;
     - unfinished (the worker died mid-task): the task fails with Interrupted
       and is dead-lettered for an operator to check, never re-run.
-    A prefork child that dies mid-task fails the task (WorkerLostError) and
-    acknowledges it (reject_on_worker_lost stays False).
+    A prefork child that dies mid-task fails the task (WorkerLostError), which
+    is acknowledged (reject_on_worker_lost stays False) and dead-lettered by
+    dead_letter_lost_children.
     """
 
     acks_late = True
