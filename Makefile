@@ -61,7 +61,11 @@ molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 	for run in $(MOLECULE_RUNS); do \
 	  distro=$${run%%:*}; scenario=$${run#*:}; \
 	  echo "=== molecule test -s $$scenario on $$distro"; \
-	  MOLECULE_DISTRO=$$distro molecule test -s $$scenario || exit 1; \
+	  log=.molecule-logs/$$distro-$$scenario.log; mkdir -p .molecule-logs; \
+	  MOLECULE_DISTRO=$$distro molecule test -s $$scenario 2>&1 | tee $$log || { \
+	    echo "=== molecule test -s $$scenario on $$distro failed; pytest's summary (full log: $$log):"; \
+	    sed -n '/short test summary info/,/ in [0-9.]*s/p' $$log | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-400; \
+	    exit 1; }; \
 	done
 
 drills: install ## The cluster scenario with its reliability drills (docs/RELIABILITY.md)
@@ -78,4 +82,4 @@ sandbox-destroy: install ## Remove the sandbox containers
 	MOLECULE_DISTRO=$(SANDBOX_DISTRO) molecule destroy -s $(SANDBOX_SCENARIO)
 
 clean: ## Remove .venv and Molecule state (images are kept)
-	rm -rf $(VENV) $(APP_VENV) .ansible
+	rm -rf $(VENV) $(APP_VENV) .ansible .molecule-logs
