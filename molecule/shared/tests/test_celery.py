@@ -2,12 +2,14 @@
 Flower; routing, retries, dead letters, and an operator's inventory edit
 (made by the scenario's side effect)."""
 
+import json
 import time
 
 import pytest
 from conftest import (
     APP,
     FLOWER,
+    api,
     backend,
     celery_json,
     expected_pools,
@@ -17,6 +19,7 @@ from conftest import (
     nodename,
     run_task,
     variables,
+    wait_for_task,
 )
 
 pytestmark = pytest.mark.skipif(not hosts("celery_workers"), reason="this scenario has no workers")
@@ -103,6 +106,26 @@ def test_each_queue_is_served_by_its_pool(web):
             assert answered.split("@")[1] in worker_nodes
             if nodename(hosts("web")[0]) not in worker_nodes:
                 assert answered.split("@")[1] != nodename(hosts("web")[0])
+
+
+def test_paused_workers_take_nothing_until_resumed(web):
+    """`consumers pause` (what the Redis role runs around a restart) stops
+    every pool taking tasks; `resume` gives each its queues back."""
+    host = backend(hosts("celery_workers")[0])
+    paused = host.run(f"{APP}-celery consumers pause")
+    try:
+        assert paused.rc == 0, paused.stdout + paused.stderr
+        nodes = json.loads(paused.stdout.strip().splitlines()[-1])["paused"]
+        assert set(nodes) == set(every_pool_node()), nodes
+        assert not any(celery_json(web, "inspect", "active_queues").values())
+        posted = api(web, "POST", "/api/tasks/add/", {"args": [2, 3]})
+        assert posted["status"] == 202, posted
+        time.sleep(5)
+        assert api(web, "GET", f"/api/tasks/{posted['body']['task_id']}/")["body"]["status"] == "PENDING"
+    finally:
+        resumed = host.run(f"{APP}-celery consumers resume")
+    assert resumed.rc == 0, resumed.stdout + resumed.stderr
+    assert wait_for_task(web, posted["body"]["task_id"])["result"] == 5
 
 
 def test_beat_writes_heartbeats(web):

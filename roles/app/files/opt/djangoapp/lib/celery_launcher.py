@@ -1,4 +1,5 @@
-"""Start the `celery` command with the bundle's fixes for known upstream bugs.
+"""Start the `celery` command with the bundle's fixes for known upstream bugs,
+and its `consumers` subcommand (celery_consumers.py).
 
 Every Celery unit (workers, beat, Flower) and the operators' celery wrapper
 start through this file instead of the venv's `celery` script; it takes the
@@ -40,5 +41,10 @@ Connection.collect = _collect_and_forget_the_channel
 
 if __name__ == "__main__":
     from celery.__main__ import main
+    from celery.bin.celery import celery
 
+    # The bundle's own subcommand, next to this file (celery_consumers.py).
+    from celery_consumers import consumers
+
+    celery.add_command(consumers)
     sys.exit(main())
