@@ -6,9 +6,10 @@ as unacknowledged (ZADD + HSET from the worker): when Redis stops between
 the two, the message is gone. Redis persists the pop but may exit before it
 sends the answer, or the worker's record arrives after it stopped (seen in the
 redis-restart drill: 1 task of 1,000 lost in 2 of 9 restarts; the transport
-has no atomic pop-and-record, see celery/kombu#305 and celery/celery#7950). A worker that consumes no queue sends no BRPOP, so a
-restart during a pause cannot lose a message. Running tasks go on, and
-clients go on publishing; tasks wait in Redis until the resume.
+has no atomic pop-and-record, see celery/kombu#305 and celery/celery#7950).
+A worker that consumes no queue sends no BRPOP, so a restart during a pause
+cannot lose a message. Running tasks go on, and clients go on publishing;
+tasks wait in Redis until the resume.
 
     <app>-celery consumers pause   # cancel every worker's queues, remember them
     <app>-celery consumers resume  # add them back, once each worker is reconnected
