@@ -20,7 +20,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:default
 SANDBOX_SCENARIO ?= default
 SANDBOX_DISTRO ?= debian12
 
-.PHONY: help install images lint syntax unit app-test molecule drills test sandbox sandbox-destroy clean
+.PHONY: help install images lint syntax unit app-test bench molecule drills test sandbox sandbox-destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,15 @@ $(APP_VENV)/bin/pytest: app/requirements.txt app/requirements-test.txt
 
 app-test: $(APP_VENV)/bin/pytest ## The sample app's tests (starts its own redis-server)
 	cd app && ../$(APP_VENV)/bin/pytest -q
+
+# The bench's chart library goes into the app's virtualenv here only, so CI
+# never installs it.
+$(APP_VENV)/.bench-requirements: tests/bench/requirements.txt $(APP_VENV)/bin/pytest
+	$(APP_VENV)/bin/pip install --quiet -r tests/bench/requirements.txt
+	touch $@
+
+bench: install $(APP_VENV)/.bench-requirements ## Celery task-path figures on host processes (BENCH_TASKS=1000 for a smoke run)
+	$(APP_VENV)/bin/python tests/bench/task_path.py
 
 molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 	for run in $(MOLECULE_RUNS); do \

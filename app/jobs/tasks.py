@@ -176,12 +176,15 @@ def whoami(self):
 
 @shared_task(bind=True)
 def nap(self, seconds=1.0):
-    """Sleep a little (at most 60 s): a short task for shutdown drills."""
+    """Sleep a little (at most 60 s): a short task for shutdown drills.
+    `started` is when the task body began (time.time()), from which the
+    task-path benchmark (tests/bench/) measures enqueue-to-start latency."""
+    started = time.time()
     seconds = min(max(float(seconds), 0.0), 60.0)
     logger.info("Napping %s s", seconds)
     time.sleep(seconds)
     logger.info("Woke up after %s s", seconds)
-    return {"slept": seconds, "hostname": self.request.hostname}
+    return {"slept": seconds, "hostname": self.request.hostname, "started": started}
 
 
 @shared_task(bind=True)

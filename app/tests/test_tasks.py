@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import time
 
 import pytest
 from config.logging import TaskContextFilter
@@ -59,6 +60,12 @@ def test_failure_after_retries_is_dead_lettered(eager):
 def test_nap_is_bounded(eager):
     assert tasks.nap.delay(0.01).get()["slept"] == 0.01
     assert tasks.nap.delay(-5).get()["slept"] == 0.0
+
+
+def test_nap_reports_when_it_started(eager):
+    before = time.time()
+    reply = tasks.nap.delay(0).get()
+    assert before <= reply["started"] <= time.time()
 
 
 def test_heartbeat_writes_a_row(eager):
