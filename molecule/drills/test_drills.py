@@ -136,8 +136,8 @@ def drill(name, disturb, expect_restarts=(), skip_hosts=()):
     ROWS.append(row)
     for task in counts["lost_tasks"]:
         print(f"--- lost task {task}: what the hosts logged of it")
-        for name in hosts("web") + hosts("celery_workers"):
-            print(name, backend(name).run(f"journalctl --since @{since:.0f} -o cat | grep -F {task['id']}").stdout)
+        for host in hosts("web") + hosts("celery_workers"):
+            print(host, backend(host).run(f"journalctl --since @{since:.0f} -o cat | grep -F {task['id']}").stdout)
     for worker, unit in unexpected:
         print(f"--- journal of {unit} on {worker} (restarted during the drill)")
         print(backend(worker).run(f"journalctl -u {unit} -n 60 --no-pager -o cat").stdout)
@@ -190,7 +190,12 @@ def test_worker_host_reboot():
 def test_redis_restart():
     # The supported way: the playbook pauses the workers' consuming around
     # the restart (a bare `systemctl restart` can lose a message in flight).
-    drill("redis-restart", lambda: run_playbooks("playbooks/redis-restart.yml"))
+    def disturb():
+        output = run_playbooks("playbooks/redis-restart.yml").stdout
+        pause = output.split("TASK [Pause the workers' consuming]", 1)[-1].split("TASK [", 1)[0]
+        assert "changed:" in pause, f"the workers were not paused:\n{output[-4000:]}"
+
+    drill("redis-restart", disturb)
 
 
 def test_rolling_redeploy():
