@@ -88,7 +88,7 @@ CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Queues this deployment consumes (the worker pools' queues). The HTTP API
 # refuses others, so no task is sent where no worker will ever take it.
-CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", "default")
+CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", "celery")
 APP_TASK_QUEUES = env.items("APP_TASK_QUEUES", [CELERY_TASK_DEFAULT_QUEUE])
 # Redis redelivers a message that is not acknowledged within the visibility
 # timeout: that is how a task held by a worker that died (SIGKILL, OOM, a lost

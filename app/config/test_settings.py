@@ -11,6 +11,7 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.gettempdir()}/app-te
 TEST_REDIS = "redis://celery:test-celery-password-0123456789@127.0.0.1:6399"
 os.environ.setdefault("CELERY_BROKER_URL", f"{TEST_REDIS}/0")
 os.environ.setdefault("CELERY_RESULT_BACKEND", f"{TEST_REDIS}/1")
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", "default")
 os.environ.setdefault("APP_TASK_QUEUES", "default,io")
 
 from .settings import *  # noqa: E402,F403

@@ -1,5 +1,6 @@
 """Start the `celery` command with the bundle's fixes for known upstream bugs,
-and its `consumers` subcommand (celery_consumers.py).
+and its `consumers` and `check-config` subcommands (celery_consumers.py,
+celery_config_check.py).
 
 Every Celery unit (workers, beat, Flower) and the operators' celery wrapper
 start through this file instead of the venv's `celery` script; it takes the
@@ -43,8 +44,10 @@ if __name__ == "__main__":
     from celery.__main__ import main
     from celery.bin.celery import celery
 
-    # The bundle's own subcommand, next to this file (celery_consumers.py).
+    # The bundle's own subcommands, next to this file.
+    from celery_config_check import check_config
     from celery_consumers import consumers
 
     celery.add_command(consumers)
+    celery.add_command(check_config)
     sys.exit(main())

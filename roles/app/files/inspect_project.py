@@ -1,0 +1,82 @@
+"""What decides the app's virtualenv, read on the host before anything is
+installed (run by the app role with its tools virtualenv, which has
+`packaging`):
+
+    inspect_project.py PYTHON VENV CODE_DIR MODE REQUIREMENTS_FILE
+
+MODE is auto, uv or requirements (auto: uv when CODE_DIR has uv.lock).
+Prints JSON:
+    python      PYTHON's version ("" when it does not run)
+    venv_python the virtualenv's interpreter version ("" when there is none)
+    requires    the project's requires-python (pyproject.toml), or null
+    python_ok   whether PYTHON satisfies it
+    mode        uv or requirements
+    inputs      every file that decides what is installed, with its SHA-256:
+                uv.lock and pyproject.toml, or the requirements file and every
+                file it includes (-r) or constrains with (-c), recursively
+    missing     the files among them that do not exist
+"""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+
+INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
+
+
+def version_of(python):
+    try:
+        return subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def requirement_files(path, seen):
+    """path and every file it includes, in the order pip reads them."""
+    if path in seen:
+        return
+    seen.append(path)
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        match = INCLUDE.match(line)
+        if match:
+            requirement_files((path.parent / match.group(1)).resolve(), seen)
+
+
+def main(python, venv, code_dir, mode, requirements_file):
+    code = Path(code_dir)
+    if mode == "auto":
+        mode = "uv" if (code / "uv.lock").exists() else "requirements"
+    if mode == "uv":
+        files = [code / "uv.lock", code / "pyproject.toml"]
+    else:
+        files = []
+        requirement_files((code / requirements_file).resolve(), files)
+    pyproject = code / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text()).get("project", {}) if pyproject.exists() else {}
+    requires = project.get("requires-python")
+    version = version_of(python)
+    venv_python = version_of(str(Path(venv) / "bin" / "python")) if (Path(venv) / "bin" / "python").exists() else ""
+    print(json.dumps({
+        "python": version,
+        "venv_python": venv_python,
+        "requires": requires,
+        "python_ok": bool(version) and (requires is None or SpecifierSet(requires).contains(version, True)),
+        "mode": mode,
+        "inputs": {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.exists()},
+        "missing": [str(f) for f in files if not f.exists()],
+    }))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,116 @@
+"""The checks the app role runs on a host against a real project: what
+decides its virtualenv (roles/app/files/inspect_project.py) and its
+effective Celery settings (lib/celery_config_check.py)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+INSPECT = ROOT / "roles" / "app" / "files" / "inspect_project.py"
+_spec = importlib.util.spec_from_file_location(
+    "celery_config_check", ROOT / "roles" / "app" / "files" / "opt" / "djangoapp" / "lib" / "celery_config_check.py")
+check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check)
+
+
+def inspect(code, mode="auto", python=sys.executable):
+    result = subprocess.run([sys.executable, INSPECT, python, str(code / "venv"), str(code), mode, "requirements.txt"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def test_a_change_in_an_included_requirements_file_changes_the_inputs(tmp_path):
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements.txt").write_text("-r requirements/base.txt\n--constraint=constraints.txt\n")
+    (tmp_path / "requirements" / "base.txt").write_text("-r common.txt\ncelery==5.7.0\n")
+    (tmp_path / "requirements" / "common.txt").write_text("six==1.17.0\n")
+    (tmp_path / "constraints.txt").write_text("")
+    before = inspect(tmp_path)
+    assert (before["mode"], before["missing"]) == ("requirements", [])
+    assert len(before["inputs"]) == 4, before["inputs"]
+    (tmp_path / "requirements" / "common.txt").write_text("six==1.16.0\n")
+    assert inspect(tmp_path)["inputs"] != before["inputs"]
+
+
+def test_a_uv_lock_is_preferred_and_decided_by_lock_and_pyproject(tmp_path):
+    (tmp_path / "requirements.txt").write_text("six==1.17.0\n")
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nrequires-python = ">=3.8"\n')
+    found = inspect(tmp_path)
+    assert found["mode"] == "uv"
+    assert sorted(found["inputs"]) == sorted(str(tmp_path / name) for name in ("uv.lock", "pyproject.toml"))
+    assert inspect(tmp_path, mode="requirements")["mode"] == "requirements"
+
+
+def test_a_missing_lock_is_reported(tmp_path):
+    assert inspect(tmp_path, mode="uv")["missing"] == [str(tmp_path / "uv.lock"), str(tmp_path / "pyproject.toml")]
+
+
+@pytest.mark.parametrize(("requires", "ok"), [(">=3.8", True), (">=3.99", False), ("<3", False), (None, True)])
+def test_requires_python_is_checked_against_the_interpreter(tmp_path, requires, ok):
+    line = f'requires-python = "{requires}"\n' if requires else ""
+    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "x"\n{line}')
+    found = inspect(tmp_path)
+    assert (found["python_ok"], found["requires"]) == (ok, requires)
+    assert found["python"] == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_an_interpreter_that_does_not_run_is_reported(tmp_path):
+    found = inspect(tmp_path, python="/nonexistent/python3")
+    assert (found["python"], found["python_ok"]) == ("", False)
+
+
+GOOD = {
+    "default_queue": "celery", "routes": [["books.*", "reports"]], "opaque_routes": False,
+    "time_limit": 120, "soft_time_limit": 100, "visibility_timeout": 3600,
+    "task_serializer": "json", "result_serializer": "json", "accept_content": ["json"],
+    "result_accept_content": ["json"], "result_backend": True, "result_expires": 86400.0,
+    "timezone": "UTC", "static_root": "/srv/static",
+}
+POOLS = [{"name": "default", "queues": ["celery"], "time_limit": 0},
+         {"name": "reports", "queues": ["reports"], "time_limit": 0}]
+EXPECT = {"pools": POOLS, "stop_time_limit": 360, "max_countdown": 300, "static_root": "/srv/static",
+          "time_zone": "UTC"}
+
+
+def test_a_consistent_project_passes():
+    assert check.problems(GOOD, EXPECT) == ([], [])
+
+
+@pytest.mark.parametrize(("config", "expect", "message"), [
+    ({"default_queue": "default"}, {}, "default queue 'default'"),
+    ({"routes": [["books.*", "pdf"]]}, {}, "queues: [pdf]"),
+    ({"time_limit": None}, {}, "no hard time limit"),
+    ({"time_limit": 4000}, {"stop_time_limit": 5000}, "visibility_timeout 3600"),
+    ({"visibility_timeout": 200}, {}, "raise the project's visibility_timeout"),
+    ({"time_limit": 600}, {}, "Set app_task_time_limit: 600"),
+    ({}, {"max_countdown": 3600}, "app_max_countdown (3600 s)"),
+    ({"accept_content": ["json", "pickle"]}, {}, "accepts pickle"),
+    ({"task_serializer": "yaml"}, {}, "accepts yaml"),
+    ({"result_expires": None}, {}, "results never expire"),
+    ({"static_root": "/opt/app/src/static"}, {}, "app_static_root: /opt/app/src/static"),
+])
+def test_what_would_lose_repeat_or_strand_tasks_is_refused(config, expect, message):
+    errors, _ = check.problems(dict(GOOD, **config), dict(EXPECT, **expect))
+    assert any(message in error for error in errors), errors
+
+
+def test_a_pool_limit_replacing_the_projects_is_a_warning():
+    pools = [dict(POOLS[0], time_limit=300), POOLS[1]]
+    errors, warnings = check.problems(GOOD, dict(EXPECT, pools=pools))
+    assert errors == []
+    assert warnings == ["pool 'default' sets time_limit 300 s, which replaces the project's task_time_limit "
+                        "(120 s) for its tasks."]
+
+
+def test_routes_are_read_from_dicts_strings_and_queue_objects():
+    class Queue:
+        name = "q3"
+
+    routes = [{"a": {"queue": "q1"}, "b": "q2"}, {"c": {"queue": Queue()}}, lambda *args: None]
+    assert check._routed_queues(routes) == ([("a", "q1"), ("b", "q2"), ("c", "q3")], True)
+    assert check._routed_queues(None) == ([], False)
