@@ -55,6 +55,11 @@ def test_quote_in_a_secret_is_refused_without_printing_it(inventory):
         ({"app_task_queues": ["bad queue"]}, "queue names use letters"),
         ({"app_db_engine": "mysql"}, "app_db_engine"),
         ({"app_source": "git"}, "app_git_repo must name the repository"),
+        ({"app_dependencies": "poetry"}, "app_dependencies"),
+        ({"app_python": "python3.12"}, "app_python must be an absolute path"),
+        ({"app_build_packages": ["libpq-dev; rm -rf /"]}, "Debian package names"),
+        ({"app_system_packages": ["Libpq5"]}, "Debian package names"),
+        ({"app_static_root": "/opt/djangoapp/src/"}, "app_static_root"),
     ],
 )
 def test_bad_app_settings_are_refused(inventory, override, message):
