@@ -12,10 +12,11 @@ APP_VENV := .venv-app
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Molecule runs, as distro:scenario pairs. CI runs the four-host cluster
-# (with the reliability drills) on Debian 12 and the all-in-one host on
-# Debian 13. Also available: default on Debian 12, the web (web + data host)
-# and redis (Redis alone) scenarios.
-MOLECULE_RUNS ?= debian12:cluster debian13:default
+# (with the reliability drills) on Debian 12, and on Debian 13 the all-in-one
+# host and the catalog project (tests/fixtures/catalog: a project shaped
+# unlike app/). Also available: default on Debian 12, the web (web + data
+# host) and redis (Redis alone) scenarios.
+MOLECULE_RUNS ?= debian12:cluster debian13:default debian13:catalog
 # The local sandbox: one scenario's hosts, converged and left running.
 SANDBOX_SCENARIO ?= default
 SANDBOX_DISTRO ?= debian12
