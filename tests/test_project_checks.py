@@ -71,10 +71,10 @@ GOOD = {
     "result_accept_content": ["json"], "result_backend": True, "result_expires": 86400.0,
     "timezone": "UTC", "static_root": "/srv/static",
 }
-POOLS = [{"name": "default", "queues": ["celery"], "time_limit": 0},
-         {"name": "reports", "queues": ["reports"], "time_limit": 0}]
-EXPECT = {"pools": POOLS, "stop_time_limit": 360, "max_countdown": 300, "static_root": "/srv/static",
-          "time_zone": "UTC"}
+POOLS = [{"name": "default", "queues": ["celery"], "time_limit": 0, "soft_time_limit": 0},
+         {"name": "reports", "queues": ["reports"], "time_limit": 0, "soft_time_limit": 0}]
+EXPECT = {"pools": POOLS, "stop_time_limit": 360, "max_countdown": 300, "visibility_timeout": 3600,
+          "static_root": "/srv/static", "time_zone": "UTC"}
 
 
 def test_a_consistent_project_passes():
@@ -86,7 +86,11 @@ def test_a_consistent_project_passes():
     ({"routes": [["books.*", "pdf"]]}, {}, "queues: [pdf]"),
     ({"time_limit": None}, {}, "no hard time limit"),
     ({"time_limit": 4000}, {"stop_time_limit": 5000}, "visibility_timeout 3600"),
-    ({"visibility_timeout": 200}, {}, "raise the project's visibility_timeout"),
+    ({"visibility_timeout": 200, "time_limit": 300}, {"max_countdown": 0, "visibility_timeout": 200,
+                                                       "stop_time_limit": 300}, "lets a task run 300 s"),
+    ({"visibility_timeout": 600}, {}, "set app_visibility_timeout: 600"),
+    ({"soft_time_limit": 130}, {}, "soft time limit (130 s) is not below"),
+    ({"static_root": None}, {}, "The project sets no STATIC_ROOT"),
     ({"time_limit": 600}, {}, "Set app_task_time_limit: 600"),
     ({}, {"max_countdown": 3600}, "app_max_countdown (3600 s)"),
     ({"accept_content": ["json", "pickle"]}, {}, "accepts pickle"),

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
 ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 # The pool the bundle-default configuration measures: no field set.
-DEFAULT_POOL = {"name": "default", "queues": ["default"]}
+DEFAULT_POOL = {"name": "default", "queues": ["celery"]}
 # Files rendered, from (role, template) to the name they get in the output directory.
 TEMPLATES = {
     ("redis", "etc/redis/redis.conf.j2"): "redis.conf",
@@ -101,7 +101,7 @@ def pool_worker_args(pool_conf):
 def unit_worker_command(unit, pool_conf, pool_name):
     """A pool's unit's ExecStart after the venv's python and the launcher, as
     (celery options, worker options): (['--app=config'],
-    ['--hostname=default@host', '--queues=default', ...])."""
+    ['--hostname=default@host', '--queues=celery', ...])."""
     words = shlex.split(unit_setting(unit, "ExecStart"))
     start = words.index("worker")
     # words[:start] is the venv's python, the launcher and the celery options.

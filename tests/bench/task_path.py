@@ -77,9 +77,9 @@ OUTPUT = ROOT / "docs" / "bench"
 # The layout proposed for a 2-core host: one list of worker arguments per
 # worker process (after `--app=config worker`). Tune here.
 RECOMMENDED_LAYOUT = [
-    ["--hostname=solo1@%h", "--queues=default", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=4",
+    ["--hostname=solo1@%h", "--queues=celery", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=4",
      "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-    ["--hostname=solo2@%h", "--queues=default", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=4",
+    ["--hostname=solo2@%h", "--queues=celery", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=4",
      "--without-gossip", "--without-mingle", "--loglevel=INFO"],
 ]
 # Hand-written layouts, measured after the bundle's default pool (rendered from

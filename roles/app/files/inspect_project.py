@@ -7,13 +7,15 @@ installed (run by the app role with its tools virtualenv, which has
 MODE is auto, uv or requirements (auto: uv when CODE_DIR has uv.lock).
 Prints JSON:
     python      PYTHON's version ("" when it does not run)
-    venv_python the virtualenv's interpreter version ("" when there is none)
+    venv_python the version the virtualenv was made with ("" when there is none)
+    venv_stale  whether that is another minor version than PYTHON's
     requires    the project's requires-python (pyproject.toml), or null
     python_ok   whether PYTHON satisfies it
     mode        uv or requirements
     inputs      every file that decides what is installed, with its SHA-256:
                 uv.lock and pyproject.toml, or the requirements file and every
-                file it includes (-r) or constrains with (-c), recursively
+                local file it includes (-r) or constrains with (-c), recursively
+                (not local packages it names: bump the requirements file then)
     missing     the files among them that do not exist
 """
 
@@ -40,8 +42,23 @@ def version_of(python):
         return ""
 
 
+def venv_version(venv):
+    """The version a virtualenv was made with (its pyvenv.cfg), "" when there
+    is none: its bin/python links to an interpreter that may since be another
+    version (a distribution upgrade) while its packages are not."""
+    config = Path(venv) / "pyvenv.cfg"
+    if not config.exists():
+        return ""
+    for line in config.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() in ("version", "version_info"):
+            return value.strip()
+    return ""
+
+
 def requirement_files(path, seen):
-    """path and every file it includes, in the order pip reads them."""
+    """path and every local file it includes, in the order pip reads them
+    (URLs are left to pip)."""
     if path in seen:
         return
     seen.append(path)
@@ -49,7 +66,7 @@ def requirement_files(path, seen):
         return
     for line in path.read_text().splitlines():
         match = INCLUDE.match(line)
-        if match:
+        if match and "://" not in match.group(1):
             requirement_files((path.parent / match.group(1)).resolve(), seen)
 
 
@@ -66,10 +83,11 @@ def main(python, venv, code_dir, mode, requirements_file):
     project = tomllib.loads(pyproject.read_text()).get("project", {}) if pyproject.exists() else {}
     requires = project.get("requires-python")
     version = version_of(python)
-    venv_python = version_of(str(Path(venv) / "bin" / "python")) if (Path(venv) / "bin" / "python").exists() else ""
+    venv_python = venv_version(venv)
     print(json.dumps({
         "python": version,
         "venv_python": venv_python,
+        "venv_stale": bool(venv_python) and venv_python.split(".")[:2] != version.split(".")[:2],
         "requires": requires,
         "python_ok": bool(version) and (requires is None or SpecifierSet(requires).contains(version, True)),
         "mode": mode,

@@ -12,10 +12,11 @@ before any unit restarts; operators can run it too:
     <app>-celery check-config --expect '{"pools": [{"name": "default", "queues": ["celery"]}]}'
 
 --expect (JSON; every key optional):
-    pools            [{name, queues, time_limit}] of every worker host; a
-                     time_limit of 0 means the pool leaves the project's own
+    pools            [{name, queues, time_limit, soft_time_limit}] of every
+                     worker host; a limit of 0 leaves the project's own
     stop_time_limit  the hard time limit systemd's stop timeout of a pool
                      without its own time_limit is computed from
+    visibility_timeout  the one the inventory's checks assume
     max_countdown    the longest countdown or ETA the project may use
     static_root      where the bundle collects static files (null: it does not)
     time_zone        the deployment's time zone
@@ -110,10 +111,24 @@ def problems(config, expect):
     if config["opaque_routes"]:
         warnings.append("The project routes some tasks with a function; the deploy cannot check their queues.")
 
+    assumed = expect.get("visibility_timeout")
+    if assumed is not None and assumed != visibility:
+        errors.append(
+            f"The project's visibility timeout is {visibility:g} s (its broker_transport_options, else kombu's "
+            f"default), not app_visibility_timeout ({assumed:g} s) that the inventory's checks assume: set "
+            f"app_visibility_timeout: {visibility:g}."
+        )
+
     for pool in pools:
         own = pool.get("time_limit") or None
         hard = own or config["time_limit"]
+        soft = pool.get("soft_time_limit") or config["soft_time_limit"]
         where = f"pool '{pool['name']}'"
+        if soft is not None and hard is not None and soft >= hard:
+            errors.append(
+                f"{where}'s soft time limit ({soft:g} s) is not below its hard time limit ({hard:g} s), so tasks "
+                "never get the chance to clean up: lower soft_time_limit (pool or project)."
+            )
         if hard is None:
             errors.append(
                 f"{where} runs tasks with no hard time limit (the project sets no task_time_limit and the pool no "
@@ -164,7 +179,12 @@ def problems(config, expect):
         )
 
     static_root = expect.get("static_root")
-    if static_root and config["static_root"] != str(Path(static_root).resolve()):
+    if static_root and config["static_root"] is None:
+        errors.append(
+            f"The project sets no STATIC_ROOT, so collectstatic has nowhere to go: set it in the project (for "
+            f"example from DJANGO_STATIC_ROOT, which is {static_root}) or set app_collectstatic: false."
+        )
+    elif static_root and config["static_root"] != str(Path(static_root).resolve()):
         errors.append(
             f"The project's STATIC_ROOT is {config['static_root']}, but the bundle collects static files into "
             f"{static_root}: set app_static_root: {config['static_root']}."
