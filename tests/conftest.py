@@ -63,3 +63,13 @@ def assert_stopped_in_preflight(result, *expected):
         assert text in output, output
     # No task of the Redis play ran.
     assert "Install Redis" not in output, output
+
+
+# (title, text) pairs that tests leave for the end of the run.
+SUMMARY = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, text in SUMMARY:
+        terminalreporter.write_sep("-", title)
+        terminalreporter.write_line(text)

@@ -17,6 +17,9 @@ def pools(*items):
     return {"celery_worker_pools": list(items), "app_task_queues": ["default", "io"]}
 
 
+# Malformed pools: tests/test_bad_inventories.py.
+
+
 def test_all_in_one_passes(inventory):
     result = preflight(inventory(ALL_IN_ONE, dict(GOOD, **pools({"name": "default", "queues": ["default"]}))))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -37,27 +40,6 @@ def test_two_beat_hosts_are_refused(inventory):
     groups = {"redis": ["a"], "web": ["a"], "flower": ["a"], "celery_workers": ["a", "b"], "celery_beat": ["a", "b"]}
     variables = dict(GOOD, app_db_engine="postgresql", app_db_password="p" * 20)
     assert_stopped_in_preflight(run_site(inventory(groups, variables)), "must have exactly one host (it has 2")
-
-
-@pytest.mark.parametrize(
-    ("pool_list", "message"),
-    [
-        ([{"name": "Bad Name", "queues": ["default"]}], "unique name of lower-case letters"),
-        ([{"name": "a", "queues": ["default"]}, {"name": "a", "queues": ["io"]}], "unique name"),
-        ([{"name": "a", "queues": ["default"], "concurrency": 0}], "concurrency a positive integer"),
-        ([{"name": "a", "queues": ["default"], "pool": "eventlet"}], "pool"),
-        ([{"name": "a", "queues": ["default"], "pool": "solo", "concurrency": 4}], "1 for solo"),
-        ([{"name": "a", "queues": ["default"], "autoscale": "2,8"}], 'autoscale "max,min"'),
-        ([{"name": "a", "queues": ["default"], "soft_time_limit": 500, "time_limit": 400}], "soft_time_limit below"),
-        ([{"name": "a", "queues": ["default"], "extra_args": ["--concurrency=9"]}], "without the flags the role sets"),
-        ([{"name": "a", "queues": ["default"], "extra_args": ["-O fair"]}], "extra_args without spaces"),
-        ([{"name": "a", "queues": ["nobody-sends-here"]}], "add them to app_task_queues"),
-        ([], "at least one pool"),
-    ],
-)
-def test_bad_pools_are_refused(inventory, pool_list, message):
-    variables = dict(GOOD, **pools(*pool_list))
-    assert_stopped_in_preflight(run_site(inventory(ALL_IN_ONE, variables)), message)
 
 
 def test_flower_needs_credentials(inventory):
