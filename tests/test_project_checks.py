@@ -111,6 +111,14 @@ def test_a_pool_limit_replacing_the_projects_is_a_warning():
                         "(120 s) for its tasks."]
 
 
+@pytest.mark.parametrize(("kind", "warned"), [("prefork", False), ("threads", True), ("solo", True), ("gevent", True)])
+def test_pools_that_do_not_enforce_time_limits_are_reported(kind, warned):
+    pools = [dict(POOLS[0], pool=kind), POOLS[1]]
+    errors, warnings = check.problems(GOOD, dict(EXPECT, pools=pools))
+    assert errors == []
+    assert any("does not enforce" in warning for warning in warnings) == warned, warnings
+
+
 def test_routes_are_read_from_dicts_strings_and_queue_objects():
     class Queue:
         name = "q3"

@@ -12,7 +12,7 @@ before any unit restarts; operators can run it too:
     <app>-celery check-config --expect '{"pools": [{"name": "default", "queues": ["celery"]}]}'
 
 --expect (JSON; every key optional):
-    pools            [{name, queues, time_limit, soft_time_limit}] of every
+    pools            [{name, queues, pool, time_limit, soft_time_limit}] of every
                      worker host; a limit of 0 leaves the project's own
     stop_time_limit  the hard time limit systemd's stop timeout of a pool
                      without its own time_limit is computed from
@@ -128,6 +128,13 @@ def problems(config, expect):
             errors.append(
                 f"{where}'s soft time limit ({soft:g} s) is not below its hard time limit ({hard:g} s), so tasks "
                 "never get the chance to clean up: lower soft_time_limit (pool or project)."
+            )
+        kind = pool.get("pool", "prefork")
+        if kind in ("threads", "solo") or (kind == "gevent" and soft is not None):
+            warnings.append(
+                f"{where} is a {kind} pool, which does not enforce "
+                f"{'the soft time limit' if kind == 'gevent' else 'time limits'}: a task that hangs there holds "
+                "its slot until the worker restarts."
             )
         if hard is None:
             errors.append(
