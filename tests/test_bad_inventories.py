@@ -28,9 +28,10 @@ CASES = [
     (pools(extra_args=["--heartbeat-interval=%n"]), "not --heartbeat-interval=%n"),
     (pools(extra_args=["-O fair"]), "not -O fair"),
     (pools(extra_args=["--concurrency=9"]), "not --concurrency=9"),
-    (pools(pool="threads", concurrency=4, time_limit=60), "time_limit only on prefork or gevent"),
+    (pools(extra_args=["-E\n"]), "not -E"),
+    (pools(pool="threads", concurrency=4, time_limit=400), "time_limit only on prefork or gevent"),
     (pools(pool="gevent", concurrency=4, soft_time_limit=30), "soft_time_limit only on prefork"),
-    (pools(pool="solo", time_limit=60), "time_limit only on prefork or gevent"),
+    (pools(pool="solo", time_limit=400), "time_limit only on prefork or gevent"),
     (pools(concurrency=0), "concurrency a positive integer"),
     (pools(pool="eventlet"), "value of pool must be one of"),
     (pools(pool="solo", concurrency=4), "1 for solo"),
@@ -42,7 +43,8 @@ CASES = [
     ({"celery_worker_pools": []}, "at least one pool"),
     (dict(pools(), app_task_queues=["other"]), "add them to app_task_queues"),
     # Redis.
-    ({"redis_extra_config": {"save": '""\nbind 0.0.0.0'}}, "redis_extra_config takes lower-case directive names"),
+    ({"redis_extra_config": {"maxclients": "100\nbind 0.0.0.0"}}, "takes lower-case directive names"),
+    ({"redis_extra_config": {"lazyfree-lazy-user-del": True}}, "yes/no rather than true/false"),
     ({"redis_extra_config": {"hz": "10\r\nport 1"}}, "redis_extra_config takes lower-case directive names"),
     ({"redis_extra_config": {"Bind Now": "1"}}, "redis_extra_config takes lower-case directive names"),
     ({"redis_extra_config": {"port": 6380}}, "redis_extra_config takes lower-case directive names"),
@@ -56,6 +58,9 @@ CASES = [
     ({"redis_bind": ["127.0.0.1 0.0.0.0"]}, "redis_bind a non-empty list"),
     ({"redis_bind": [""]}, "redis_bind a non-empty list"),
     ({"redis_bind": ["redis.example.com"]}, "redis_bind a non-empty list"),
+    ({"redis_bind": ["999.1.1.1"]}, "redis_bind a non-empty list"),
+    ({"redis_bind": ["127.0.0.1\n", "::1"]}, "redis_bind a non-empty list"),
+    ({"redis_bind": ["::*", "10.0.0.5"]}, "must stand alone"),
     ({"redis_bind": ["127.0.0.1", "0.0.0.0"]}, "must stand alone"),
     ({"redis_password": "short"}, "redis_password"),
     # The app.
@@ -67,8 +72,9 @@ CASES = [
     ({"app_env_extra": {"LD_PRELOAD": "/tmp/x.so"}}, "app_env_extra may not set LD_PRELOAD"),
     ({"app_env_extra": {"lower": "x"}}, "app_env_extra names are UPPER_CASE"),
     ({"app_debug": True, "app_allowed_hosts": ["*"]}, "app_debug may not be true with '*'"),
-    ({"app_allowed_hosts": ["a.example.com,b.example.com"]}, "app_allowed_hosts and"),
-    ({"app_csrf_trusted_origins": ["example.com"]}, "origins start with http"),
+    ({"app_allowed_hosts": ["a.example.com,b.example.com"]}, "app_allowed_hosts holds host names"),
+    ({"app_allowed_hosts": ["x'$(id>/tmp/p)'"]}, "app_allowed_hosts holds host names"),
+    ({"app_csrf_trusted_origins": ["example.com"]}, "app_csrf_trusted_origins origins"),
     ({"app_redis_host": "redis host"}, "app_redis_host and"),
     ({"app_db_host": "db/x"}, "app_redis_host and app_db_host"),
     ({"app_python": "python3"}, "app_python must be an absolute path"),
@@ -85,15 +91,32 @@ CASES = [
     # Web and Flower.
     ({"gunicorn_bind": "0.0.0.0:99999"}, "port 1-65535"),
     ({"gunicorn_bind": "unix:/run/x y.sock"}, "gunicorn_bind is host:port"),
+    ({"gunicorn_bind": 'unix:/x"];__import__("os").system("id");#'}, "gunicorn_bind is host:port"),
     ({"flower_port": "5555"}, "flower_port must be an integer"),
     ({"flower_address": "0.0.0.0"}, "not a wildcard"),
+    ({"flower_address": "::0"}, "not a wildcard"),
     ({"flower_address": "flower.example.com"}, "flower_address one IP address"),
     ({"flower_basic_auth": [{"username": "operator", "password": "short"}]}, "flower_basic_auth"),
 ]
 
 
-def test_the_base_inventory_passes(inventory):
-    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(ALL_IN_ONE, BASE)))
+# Valid inputs near the edges of the checks, which must pass.
+UNUSUAL_BUT_VALID = {
+    "redis_celery_acl_rules": "~celery* %RW~_kombu.* &* +@all -@dangerous +GET +json.get +config|get ALLKEYS",
+    "redis_bind": ["*", "-::*"],
+    "redis_extra_config": {"hz": 20, "lazyfree-lazy-user-del": "yes"},
+    "app_redis_host": "redis_1",
+    "app_db_host": "fd00::5",
+    "app_allowed_hosts": [".example.com", "[::1]", "10.0.0.5"],
+    "app_csrf_trusted_origins": ["https://*.example.com", "http://10.0.0.5:8000"],
+    "gunicorn_bind": "[::1]:8000",
+    "flower_address": "::1",
+}
+
+
+@pytest.mark.parametrize("variables", [BASE, dict(BASE, **UNUSUAL_BUT_VALID)], ids=["base", "unusual"])
+def test_valid_inventories_pass(inventory, variables):
+    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(ALL_IN_ONE, variables)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -119,6 +142,7 @@ def test_count_the_refused_inventories():
     SUMMARY.append(("bad inventories", f"{len(REFUSED)} of {len(CASES)} malformed inventories refused by the "
                                        "preflight, no host changed"))
     assert len(CASES) >= 40
+    assert len(REFUSED) == len(CASES), "run the whole module for the count"
 
 
 def test_the_env_names_the_role_refuses_are_the_ones_it_writes():
