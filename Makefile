@@ -46,8 +46,8 @@ lint: install ## yamllint, ansible-lint (production profile), ruff
 syntax: install ## ansible-playbook --syntax-check against the prod inventory
 	ansible-playbook --syntax-check site.yml -i inventories/prod
 
-unit: install ## Controller-side tests (templates, input validation)
-	pytest -q tests
+unit: install ## Controller-side tests (templates, input validation), on both cores
+	pytest -q -n 2 tests
 
 $(APP_VENV)/bin/pytest: app/requirements.txt app/requirements-test.txt
 	$(PYTHON) -m venv $(APP_VENV)

@@ -6,7 +6,7 @@ and no play after the preflight starts). The count is printed at the end."""
 import re
 
 import pytest
-from conftest import APP, ROOT, SUMMARY, ansible
+from conftest import APP, ROOT, ansible
 
 ALL_IN_ONE = ["redis", "web", "celery_workers", "celery_beat", "flower"]
 BASE = dict(APP, flower_basic_auth=[{"username": "operator", "password": "f" * 20}])
@@ -131,18 +131,12 @@ def test_bad_inventory_is_refused_before_any_host_changes(inventory, override, m
     assert plays and plays[-1] == "Check inventory input before changing any host", plays
     recaps = re.findall(r"changed=(\d+)", result.stdout)
     assert recaps and set(recaps) == {"0"}, result.stdout[-1500:]
-    REFUSED.append(message)
 
 
-REFUSED = []
-
-
-def test_count_the_refused_inventories():
-    """Runs last in this module: prints how many of the table were refused."""
-    SUMMARY.append(("bad inventories", f"{len(REFUSED)} of {len(CASES)} malformed inventories refused by the "
-                                       "preflight, no host changed"))
+def test_the_table_is_large_enough():
+    """The count of refused inventories is printed at the end of the run
+    (tests/conftest.py)."""
     assert len(CASES) >= 40
-    assert len(REFUSED) == len(CASES), "run the whole module for the count"
 
 
 def test_the_env_names_the_role_refuses_are_the_ones_it_writes():
