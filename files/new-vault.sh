@@ -24,6 +24,7 @@ cat > "$plain" <<YAML
 vault_redis_password: "$(secret)"
 vault_redis_celery_password: "$(secret)"
 vault_django_secret_key: "$(secret)$(secret)"
+vault_app_api_token: "$(secret)"
 vault_db_password: "$(secret)"
 vault_flower_password: "$(secret)"
 YAML

@@ -1,5 +1,6 @@
 """The app, web and PostgreSQL tiers refuse bad input in the preflight play."""
 
+import pytest
 from conftest import APP, ansible, assert_stopped_in_preflight, run_site
 from conftest import GOOD as REDIS
 
@@ -44,6 +45,13 @@ def test_quote_in_a_secret_is_refused_without_printing_it(inventory):
     result = run_site(inventory(["web"], dict(APP, app_secret_key=secret)))
     assert_stopped_in_preflight(result)
     assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("token", ["short-api-token", "it's-an-api-token-with-a-quote-0123456789"])
+def test_a_bad_api_token_is_refused_without_printing_it(inventory, token):
+    result = run_site(inventory(["web"], dict(APP, app_api_token=token)))
+    assert_stopped_in_preflight(result, "app_api_token")
+    assert token not in result.stdout + result.stderr
 
 
 # Malformed app settings: tests/test_bad_inventories.py.

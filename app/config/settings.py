@@ -13,6 +13,9 @@ SECRET_KEY = env.required("DJANGO_SECRET_KEY")
 DEBUG = env.boolean("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env.items("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.items("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# The bearer token the HTTP task API requires (jobs/views.py). Empty keeps
+# the API closed: every request gets 401.
+APP_API_TOKEN = env.string("APP_API_TOKEN", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

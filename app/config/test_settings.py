@@ -13,6 +13,7 @@ os.environ.setdefault("CELERY_BROKER_URL", f"{TEST_REDIS}/0")
 os.environ.setdefault("CELERY_RESULT_BACKEND", f"{TEST_REDIS}/1")
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", "default")
 os.environ.setdefault("APP_TASK_QUEUES", "default,io")
+os.environ.setdefault("APP_API_TOKEN", "test-api-token-0123456789abcdef0123")
 
 from .settings import *  # noqa: E402,F403
 

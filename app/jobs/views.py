@@ -1,9 +1,11 @@
 """HTTP API: enqueue whitelisted tasks, read their results, report health."""
 
+import hmac
 import json
 import logging
 import re
 import uuid
+from functools import wraps
 
 from celery.result import AsyncResult
 from config.celery import app as celery_app
@@ -33,8 +35,39 @@ def error(status, message, **extra):
     return JsonResponse({"error": message, **extra}, status=status)
 
 
+def token_problem(request):
+    """Why the request may not use the task API, or None. Without a
+    configured token the API is closed to everyone (fail closed)."""
+    expected = settings.APP_API_TOKEN
+    if not expected:
+        return "the API token is not configured on this server"
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    # Header values arrive decoded as latin-1 (WSGI): encoding them back
+    # gives the bytes the client sent. compare_digest takes constant time.
+    offered = offered.strip().encode("latin-1", errors="replace")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(offered, expected.encode()):
+        return "a valid API token is required: Authorization: Bearer <token>"
+    return None
+
+
+def require_token(view):
+    """Refuse with 401 before the view looks at anything the request names."""
+
+    @wraps(view)
+    def checked(request, *args, **kwargs):
+        problem = token_problem(request)
+        if problem:
+            response = error(401, problem)
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@require_token
 def dispatch(request, ref):
     """POST /api/tasks/<name>/ enqueues; GET /api/tasks/<task_id>/ reads a result."""
     if request.method == "POST":

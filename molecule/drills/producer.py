@@ -2,12 +2,15 @@
 to the HTTP API at a steady rate, half idempotent (record_side_effect, one key
 each) and half at-most-once (append_ledger), alternating the default and io
 queues. A refused or failed POST is retried for up to 60 s, as a client would;
-what the API accepted (HTTP 202) is written one JSON line per task.
+what the API accepted (HTTP 202) is written one JSON line per task. The API
+token comes from the environment (APP_API_TOKEN: test_drills.py starts the
+producer with the app's environment file), never from the command line.
 
-    python3 producer.py NAME COUNT RATE SECONDS OUTFILE
+    APP_API_TOKEN=... python3 producer.py NAME COUNT RATE SECONDS OUTFILE
 """
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -16,6 +19,7 @@ import urllib.request
 name, outfile = sys.argv[1], sys.argv[5]
 count, rate, seconds = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 API = "http://127.0.0.1:8000/api/tasks/"
+HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {os.environ['APP_API_TOKEN']}"}
 
 
 def post(task, body):
@@ -23,7 +27,7 @@ def post(task, body):
     while True:
         # API is a fixed http:// URL on this host.
         request = urllib.request.Request(API + task + "/", method="POST", data=json.dumps(body).encode(),  # noqa: S310
-                                         headers={"Content-Type": "application/json"})
+                                         headers=HEADERS)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return json.loads(response.read())["task_id"]

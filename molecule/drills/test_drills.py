@@ -109,8 +109,10 @@ def drill(name, disturb, expect_restarts=(), skip_hosts=()):
     outfile = f"{REMOTE}/{name}.jsonl"
     since = time.time()
     web.run(f"rm -f {outfile}")
-    started = web.run(f"systemd-run --unit=drill-{name} --collect python3 {REMOTE}/producer.py "
-                      f"{name} {COUNT} {RATE} {WORK} {outfile}")
+    # The producer reads the API token from the app's environment file, as
+    # the app does: the token is on no command line and in no unit property.
+    started = web.run(f"systemd-run --unit=drill-{name} --collect --property=EnvironmentFile=/etc/{APP}/app.env "
+                      f"python3 {REMOTE}/producer.py {name} {COUNT} {RATE} {WORK} {outfile}")
     assert started.rc == 0, started.stderr
     # Disturb once a fifth of the workload is in.
     deadline = time.monotonic() + 60
