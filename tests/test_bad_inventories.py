@@ -58,6 +58,12 @@ CASES = [
     ({"redis_bind": ["127.0.0.1 0.0.0.0"]}, "redis_bind a non-empty list"),
     ({"redis_bind": [""]}, "redis_bind a non-empty list"),
     ({"redis_bind": ["redis.example.com"]}, "redis_bind a non-empty list"),
+    ({"redis_tls": True, "redis_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
+     "redis_tls_cert, redis_tls_key and redis_tls_ca_cert go together"),
+    ({"redis_tls": True, "redis_tls_names": ["redis.example.com other.example.com"]},
+     "redis_tls_names holds host names"),
+    ({"redis_tls": True, "redis_tls_cert": "not a certificate", "redis_tls_key": "not a key",
+      "redis_tls_ca_cert": "not a CA"}, "as PEM text"),
     ({"redis_bind": ["999.1.1.1"]}, "redis_bind a non-empty list"),
     ({"redis_bind": ["127.0.0.1\n", "::1"]}, "redis_bind a non-empty list"),
     ({"redis_bind": ["::*", "10.0.0.5"]}, "must stand alone"),
@@ -70,6 +76,9 @@ CASES = [
     ({"app_env_extra": {"DJANGO_DEBUG": "true"}}, "app_env_extra may not set DJANGO_DEBUG"),
     ({"app_env_extra": {"DATABASE_URL": "sqlite:////tmp/x"}}, "app_env_extra may not set DATABASE_URL"),
     ({"app_env_extra": {"LD_PRELOAD": "/tmp/x.so"}}, "app_env_extra may not set LD_PRELOAD"),
+    ({"app_ip_address_allow": ["10.0.0.0/8 0.0.0.0/0"]}, "app_ip_address_allow holds IP addresses"),
+    ({"app_ip_address_allow": ["api.example.com"]}, "app_ip_address_allow holds IP addresses"),
+    ({"app_ip_address_allow": ["10.0.0.1\nIPAddressDeny="]}, "app_ip_address_allow holds IP addresses"),
     ({"app_env_extra": {"lower": "x"}}, "app_env_extra names are UPPER_CASE"),
     ({"app_debug": True, "app_allowed_hosts": ["*"]}, "app_debug may not be true with '*'"),
     ({"app_allowed_hosts": ["a.example.com,b.example.com"]}, "app_allowed_hosts holds host names"),
@@ -88,6 +97,8 @@ CASES = [
     ({"app_db_engine": "mysql"}, "app_db_engine"),
     ({"app_source": "git"}, "app_git_repo must name the repository"),
     ({"app_secret_key": "short"}, "app_secret_key must be set"),
+    ({"app_api_token": "0123456789"}, "app_api_token, when set (in the vault), must have at least 32"),
+    ({"app_api_token": "it's-an-api-token-with-a-quote-0123456789"}, "app_api_token may not contain a single quote"),
     # Web and Flower.
     ({"gunicorn_bind": "0.0.0.0:99999"}, "port 1-65535"),
     ({"gunicorn_bind": "unix:/run/x y.sock"}, "gunicorn_bind is host:port"),
@@ -111,6 +122,10 @@ UNUSUAL_BUT_VALID = {
     "app_csrf_trusted_origins": ["https://*.example.com", "http://10.0.0.5:8000"],
     "gunicorn_bind": "[::1]:8000",
     "flower_address": "::1",
+    "app_api_token": "t" * 32,
+    "app_ip_address_allow": ["any", "10.0.0.0/8", "2001:db8::/32", "192.0.2.7", "link-local"],
+    "redis_tls": True,
+    "redis_tls_names": ["redis.example.com", "10.0.0.5", "fd00::5"],
 }
 
 

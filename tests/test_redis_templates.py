@@ -4,10 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import BIN, ROOT, ansible, sha256
 
 ROLE = ROOT / "roles" / "redis"
 SECRETS = {"redis_password": "admin-secret-0123456789", "redis_celery_password": "celery-secret-0123456789"}
+# The celery user's default rules, as the ACL file writes them (one line).
+CELERY_RULES = " ".join(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["redis_celery_acl_rules"].split())
 
 
 @pytest.fixture
@@ -39,8 +42,13 @@ def test_acl_file_holds_hashes_only(render):
     lines = acl.strip().splitlines()
     assert lines == [
         f"user default on #{sha256(SECRETS['redis_password'])} ~* &* +@all",
-        f"user celery on #{sha256(SECRETS['redis_celery_password'])} ~* &* +@all -@dangerous",
+        f"user celery on #{sha256(SECRETS['redis_celery_password'])} {CELERY_RULES}",
     ]
+    # An allow-list: every command named, none of Redis's categories beyond
+    # the connection's own.
+    assert CELERY_RULES.startswith("~* &* -@all +@connection -@dangerous ")
+    refused = {"+@all", "+eval", "+keys", "+flushall", "+config", "+script", "+function", "+rename"}
+    assert not refused & set(CELERY_RULES.split())
     for secret in SECRETS.values():
         assert secret not in acl
 
@@ -55,7 +63,7 @@ def test_a_rotation_accepts_the_previous_password_too(render):
     acl = render("etc/redis/users.acl.j2", redis_celery_password_previous="celery-old-0123456789")
     assert acl.strip().splitlines()[1] == (
         f"user celery on #{sha256(SECRETS['redis_celery_password'])} #{sha256('celery-old-0123456789')} "
-        "~* &* +@all -@dangerous")
+        f"{CELERY_RULES}")
     assert "celery-old-0123456789" not in acl
 
 
@@ -84,3 +92,12 @@ def test_config_without_snapshots_and_with_extras(render):
     assert "maxmemory 512mb" in conf
     assert "lazyfree-lazy-user-del yes" in conf
     assert not any(line.startswith("save 3600") for line in conf)
+
+
+def test_with_tls_redis_takes_tls_connections_only(render):
+    conf = render("etc/redis/redis.conf.j2", redis_tls=True).splitlines()
+    assert [line for line in conf if line.startswith(("port ", "tls-port "))] == ["port 0", "tls-port 6379"]
+    assert "tls-cert-file /etc/redis/tls/server.crt" in conf
+    assert "tls-auth-clients no" in conf
+    plain = render("etc/redis/redis.conf.j2").splitlines()
+    assert [line for line in plain if line.startswith(("port ", "tls-"))] == ["port 6379"]

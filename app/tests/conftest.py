@@ -1,6 +1,7 @@
 """A real Redis server for the session, configured like the Redis role does:
 the app connects as the `celery` ACL user with the role's own rules."""
 
+import json
 import re
 import shutil
 import socket
@@ -10,17 +11,28 @@ from pathlib import Path
 
 import pytest
 from config.celery import app as celery_app
+from django.test import Client
 
 REDIS_PORT = 6399  # matches TEST_REDIS in config/test_settings.py
 ROLE_DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "redis" / "defaults" / "main.yml"
 CELERY_PASSWORD = "test-celery-password-0123456789"
+ADMIN_PASSWORD = "test-admin-password-0123456789"
 
 
 def celery_acl_rules():
-    """The `celery` user's rules, read from the Redis role so the two cannot drift."""
-    match = re.search(r'^redis_celery_acl_rules: "(.+)"$', ROLE_DEFAULTS.read_text(), re.MULTILINE)
+    """The `celery` user's rules, read from the Redis role so the two cannot drift
+    (a folded block, `redis_celery_acl_rules: >-`, one indented line per group)."""
+    match = re.search(r"^redis_celery_acl_rules: >-\n((?:  .+\n)+)", ROLE_DEFAULTS.read_text(), re.MULTILINE)
     assert match, f"redis_celery_acl_rules not found in {ROLE_DEFAULTS}"
-    return match.group(1)
+    return " ".join(match.group(1).split())
+
+
+def acl_refusals(port, password):
+    """What Redis's ACL LOG holds besides failed logins: commands, keys or
+    channels the `celery` user was refused."""
+    log = subprocess.run(["redis-cli", "-p", str(port), "--json", "ACL", "LOG"], env={"REDISCLI_AUTH": password},
+                         capture_output=True, text=True, check=True).stdout
+    return [entry for entry in json.loads(log or "[]") if entry.get("reason") != "auth"]
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +42,7 @@ def redis_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("redis")
     acl = workdir / "users.acl"
     acl.write_text(
-        "user default on >test-admin-password-0123456789 ~* &* +@all\n"
+        f"user default on >{ADMIN_PASSWORD} ~* &* +@all\n"
         f"user celery on >{CELERY_PASSWORD} {celery_acl_rules()}\n"
     )
     process = subprocess.Popen(
@@ -48,8 +60,10 @@ def redis_server(tmp_path_factory):
             assert time.monotonic() < deadline, "redis-server did not start within 10 s"
             time.sleep(0.1)
     yield process
+    refused = acl_refusals(REDIS_PORT, ADMIN_PASSWORD)
     process.terminate()
     process.wait(timeout=10)
+    assert not refused, f"the celery ACL user was refused commands the app sends: {refused}"
 
 
 @pytest.fixture
@@ -72,3 +86,9 @@ def eager_with_results(broker, eager):
     celery_app.conf.update(task_store_eager_result=True)
     yield celery_app
     celery_app.conf.update(task_store_eager_result=False)
+
+
+@pytest.fixture
+def api_client(settings):
+    """A test client that sends the API token, as every caller of the task API must."""
+    return Client(headers={"Authorization": f"Bearer {settings.APP_API_TOKEN}"})

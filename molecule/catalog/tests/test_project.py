@@ -10,7 +10,7 @@ import shlex
 import time
 
 import pytest
-from conftest import APP, FLOWER, WEB, backend, hosts, http, variables
+from conftest import APP, FLOWER, WEB, backend, hosts, http, redis_acl_refusals, variables
 
 CODE = f"/opt/{APP}/src"
 VENV = f"/opt/{APP}/venv"
@@ -119,3 +119,10 @@ def test_deploy_refuses_what_the_project_would_strand(host, expect, names):
     assert rc == 3, report
     for name in names:
         assert name in " ".join(report["errors"]), report["errors"]
+
+
+@pytest.mark.last
+def test_no_command_of_the_project_was_refused(host):
+    # This project's Celery settings (default queue, a second queue, kombu's
+    # visibility timeout) run under the `celery` user's command allow-list.
+    assert redis_acl_refusals(host) == []

@@ -1,6 +1,7 @@
 """Helpers shared by every scenario's testinfra tests. Tests pick their hosts
 by inventory group, so one suite proves every scenario's layout."""
 
+import base64
 import json
 import os
 import shlex
@@ -19,11 +20,11 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 APP = "djangoapp"
 
 HTTP = """
-import base64, json, sys, urllib.request, urllib.error
-method, url, body, auth = sys.argv[1:5]
+import json, os, sys, urllib.request, urllib.error
+method, url, body = sys.argv[1:4]
 headers = {"Content-Type": "application/json"}
-if auth:
-    headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+if os.environ.get("AUTHORIZATION"):
+    headers["Authorization"] = os.environ["AUTHORIZATION"]
 request = urllib.request.Request(url, method=method, data=body.encode() if body else None, headers=headers)
 try:
     response = urllib.request.urlopen(request, timeout=15)
@@ -52,7 +53,7 @@ REDIS_PORT = role_default("redis", "redis_port")
 POOL_DEFAULTS = role_default("celery_worker", "celery_worker_pool_defaults")
 
 
-def run_playbooks(*playbooks, extra_vars=None, limit=None):
+def run_playbooks(*playbooks, extra_vars=None, limit=None, options=()):
     """Run the bundle's playbooks (paths relative to the repository) against
     this scenario's hosts, as an operator would; fails with the output."""
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
@@ -60,7 +61,7 @@ def run_playbooks(*playbooks, extra_vars=None, limit=None):
         json.dump(extra_vars or {}, extra)
         extra.flush()
         command = ["ansible-playbook", *(str(ROOT / playbook) for playbook in playbooks),
-                   "--inventory", INVENTORY, "--extra-vars", f"@{extra.name}"]
+                   "--inventory", INVENTORY, "--extra-vars", f"@{extra.name}", *options]
         result = subprocess.run(command + (["--limit", limit] if limit else []), env=env, capture_output=True,
                                 text=True)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
@@ -79,16 +80,25 @@ def variables(name):
     return RUNNER.get_variables(name)
 
 
-def http(host, method, url, body=None, auth=""):
-    """An HTTP request made on `host` with its python3; returns {status, body}."""
+def http(host, method, url, body=None, auth="", authorization=""):
+    """An HTTP request made on `host` with its python3; returns {status, body}.
+    `auth` is user:password for Basic auth, `authorization` a whole
+    Authorization header. The header reaches python3 in its environment, not
+    on its command line (exec replaces the shell at once)."""
     data = json.dumps(body) if body is not None else ""
-    result = host.run("python3 -c %s %s %s %s %s", HTTP, method, url, data, auth)
+    if auth:
+        authorization = "Basic " + base64.b64encode(auth.encode()).decode()
+    result = host.run("AUTHORIZATION=%s exec python3 -c %s %s %s %s", authorization, HTTP, method, url, data)
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def api(host, method, path, body=None):
-    return http(host, method, f"http://{WEB}{path}", body)
+def api(host, method, path, body=None, token=None):
+    """The sample app's HTTP API on `host`, with the host's app_api_token
+    unless `token` says otherwise ("" sends no Authorization header)."""
+    if token is None:
+        token = host.ansible.get_variables()["app_api_token"]
+    return http(host, method, f"http://{WEB}{path}", body, authorization=f"Bearer {token}" if token else "")
 
 
 def wait_for_task(host, task_id, states=("SUCCESS", "FAILURE"), timeout=60):
@@ -146,6 +156,28 @@ def web():
 UNITS = ["redis-server", "postgresql", "gunicorn", "celery-worker@*", "celery-beat", "flower"]
 
 
+
+def redis_cli_options(host):
+    """redis-cli's options on a Redis host: TLS, verified with the role's CA,
+    when the inventory turns it on."""
+    tls = host.ansible.get_variables().get("redis_tls", False)
+    return "--no-auth-warning" + (" --tls --cacert /etc/redis/tls/ca.crt" if tls else "")
+
+
+# The client name of tests that make Redis refuse commands on purpose.
+ACL_PROBE_CLIENT = "acl-probe"
+
+
+def redis_acl_refusals(host):
+    """The commands, keys or channels Redis refused since it started (its ACL
+    LOG), but failed logins and the refusals tests provoke on purpose."""
+    password = host.ansible.get_variables()["redis_password"]
+    result = host.run(f"REDISCLI_AUTH=%s redis-cli {redis_cli_options(host)} --json ACL LOG 128", password)
+    assert result.rc == 0, result.stderr
+    return [{key: entry[key] for key in ("reason", "object", "username", "count")}
+            for entry in json.loads(result.stdout or "[]")
+            if entry["reason"] != "auth" and f" name={ACL_PROBE_CLIENT} " not in entry["client-info"]]
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """On a failure, attach the last journal lines of the stack's units on
@@ -172,7 +204,13 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(text)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last: runs after the other shared tests, before the drills")
+
+
 def pytest_collection_modifyitems(items):
     """The reliability drills (molecule/drills, in the cluster scenario) kill,
-    restart and re-key the stack: they run after every other test."""
-    items.sort(key=lambda item: "drills" in item.path.parts)
+    restart and re-key the stack: they run after every other test. Tests
+    marked `last` look back over the shared suite: they run just before the
+    drills (a Redis restart empties what they read, such as its ACL LOG)."""
+    items.sort(key=lambda item: 2 if "drills" in item.path.parts else int(item.get_closest_marker("last") is not None))

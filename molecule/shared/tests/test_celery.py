@@ -199,3 +199,16 @@ def test_flower_credentials_are_not_on_a_command_line(flower):
     host, auth = flower
     assert auth.split(":", 1)[1] not in host.run("ps -eo args").stdout
     assert host.file(f"/etc/{APP}/flower.env").mode == 0o640
+
+
+def test_flower_gets_the_broker_and_its_credentials_only(flower):
+    host, auth = flower
+    pid = host.run("systemctl show --property MainPID --value flower.service").stdout.strip()
+    environ = host.run("tr '\\0' '\\n' < /proc/%s/environ", pid).stdout
+    names = {line.split("=", 1)[0] for line in environ.splitlines() if "=" in line}
+    assert {"CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"} <= names
+    assert not names & {"DJANGO_SECRET_KEY", "DATABASE_URL", "APP_API_TOKEN"}
+    # The broker page reads each queue's length from Redis.
+    queues = http(host, "GET", f"http://{FLOWER}/api/queues/length", auth=auth)
+    assert queues["status"] == 200
+    assert {queue["name"] for queue in queues["body"]["active_queues"]} >= {"default"}

@@ -1,19 +1,35 @@
 """The Redis tier is a password-protected, durable, least-privilege broker."""
 
+import re
 import shlex
 
 import pytest
-from conftest import REDIS_PORT, backend, hosts, role_default, variables
+from conftest import (
+    ACL_PROBE_CLIENT,
+    APP,
+    REDIS_PORT,
+    backend,
+    hosts,
+    redis_acl_refusals,
+    redis_cli_options,
+    role_default,
+    variables,
+)
 
 testinfra_hosts = hosts("redis")
 
 
-def redis_cli(host, *args, user=None, password=None):
-    """Run redis-cli on the host, authenticating through REDISCLI_AUTH."""
+def redis_cli(host, *args, user=None, password=None, name=None):
+    """Run redis-cli on the host, authenticating through REDISCLI_AUTH; with
+    `name`, the connection is named first (commands then come on stdin)."""
     env = f"REDISCLI_AUTH={shlex.quote(password)} " if password else ""
     who = f"--user {user} " if user else ""
-    command = f"{env}redis-cli --no-auth-warning {who}" + " ".join(shlex.quote(a) for a in args)
-    result = host.run(command)
+    line = " ".join(shlex.quote(a) for a in args)
+    if name:
+        feed = f"printf '%s\\n' {shlex.quote(f'CLIENT SETNAME {name}')} {shlex.quote(line)} | "
+        result = host.run(f"{feed}{env}redis-cli {redis_cli_options(host)} {who}")
+    else:
+        result = host.run(f"{env}redis-cli {redis_cli_options(host)} {who}{line}")
     return (result.stdout + result.stderr).strip()
 
 
@@ -72,7 +88,10 @@ def test_celery_user_can_push_and_pop(host, secrets):
     [("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "maxmemory-policy"), ("KEYS", "*"), ("ACL", "LIST"), ("SHUTDOWN",)],
 )
 def test_celery_user_cannot_run_dangerous_commands(host, secrets, command):
-    assert "NOPERM" in as_celery(host, secrets, *command)
+    # Named, so that the check of the ACL LOG at the end tells these refusals
+    # from the stack's.
+    out = redis_cli(host, *command, user="celery", password=secrets["celery"], name=ACL_PROBE_CLIENT)
+    assert "NOPERM" in out
 
 
 def test_admin_sees_broker_settings(host, secrets):
@@ -118,16 +137,62 @@ def test_units_pass_systemd_analyze(host):
     assert result.rc == 0, result.stderr
 
 
-@pytest.mark.parametrize("client", [name for name in hosts("all") if name not in hosts("redis")] or [None])
+# Run on another host: send `payload` to Redis over plain TCP, or over TLS
+# verified against `cafile` ("system": the host's own CA store); print the
+# reply or the error's name.
+CLIENT = """
+import socket, ssl, sys, time
+server, port, cafile, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+try:
+    sock = socket.create_connection((server, port), timeout=5)
+    if cafile:
+        context = ssl.create_default_context(cafile=None if cafile == "system" else cafile)
+        sock = context.wrap_socket(sock, server_hostname=server)
+    sock.sendall(payload.encode())
+    time.sleep(0.5)
+    print(sock.recv(100).decode() or "closed")
+except OSError as error:
+    print(type(error).__name__, error)
+"""
+CLIENT_CA = f"/etc/{APP}/redis-ca.crt"  # where the app role puts the CA
+
+
+def other_hosts():
+    return [name for name in hosts("all") if name not in hosts("redis")] or [None]
+
+
+def send(client, server, payload, cafile=""):
+    return backend(client).run("python3 -c %s %s %s %s %s", CLIENT, server, str(REDIS_PORT), cafile, payload).stdout
+
+
+@pytest.mark.parametrize("client", other_hosts())
 def test_other_hosts_reach_redis_only_with_a_password(host, client):
     if client is None:
         pytest.skip("every host of this scenario runs Redis")
     server = host.backend.get_hostname()
-    probe = (f"import socket; s = socket.create_connection(({server!r}, {REDIS_PORT}), timeout=5);"
-             "s.sendall(b'PING\\r\\n'); print(s.recv(100).decode())")
-    assert "NOAUTH" in backend(client).run("python3 -c %s", probe).stdout
+    cafile = CLIENT_CA if host.ansible.get_variables().get("redis_tls") else ""
+    assert "NOAUTH" in send(client, server, "PING\r\n", cafile)
     password = variables(client).get("redis_celery_password")
-    auth = (f"import socket; s = socket.create_connection(({server!r}, {REDIS_PORT}), timeout=5);"
-            f"s.sendall(b'AUTH celery {password}\\r\\nPING\\r\\n'); import time; time.sleep(0.5);"
-            "print(s.recv(100).decode())")
-    assert "+PONG" in backend(client).run("python3 -c %s", auth).stdout
+    assert "+PONG" in send(client, server, f"AUTH celery {password}\r\nPING\r\n", cafile)
+
+
+@pytest.mark.parametrize("client", other_hosts())
+def test_with_tls_clients_verify_the_server_and_plain_text_is_refused(host, client):
+    if client is None or not host.ansible.get_variables().get("redis_tls"):
+        pytest.skip("TLS is off, or every host of this scenario runs Redis")
+    server = host.backend.get_hostname()
+    assert "NOAUTH" not in send(client, server, "PING\r\n")
+    # The role's CA is no public one: a client that trusts the host's store
+    # refuses the certificate, so verification is really on.
+    assert "SSLCertVerificationError" in send(client, server, "PING\r\n", "system")
+    app_env = backend(client).file(f"/etc/{APP}/app.env").content_string
+    assert re.search(r"^CELERY_BROKER_URL='rediss://.*ssl_cert_reqs=required", app_env, re.MULTILINE)
+
+
+@pytest.mark.last
+def test_no_command_of_the_stack_was_refused(host):
+    # The `celery` user names each command it may run: anything the app,
+    # workers, beat, Flower or the deploy sent outside that list since Redis
+    # last started (converge, idempotence, side effect, the shared suite) is
+    # in the ACL LOG.
+    assert redis_acl_refusals(host) == []

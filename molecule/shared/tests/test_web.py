@@ -2,9 +2,10 @@
 another host: health, the HTTP API into the broker, deploy steps, hardening."""
 
 import json
+import uuid
 
 import pytest
-from conftest import APP, WEB, api, backend, hosts, manage, run_task, variables
+from conftest import APP, WEB, api, backend, hosts, manage, redis_cli_options, run_task, variables
 
 testinfra_hosts = hosts("web")
 
@@ -37,7 +38,7 @@ def test_without_workers_a_posted_task_waits_in_redis(host):
     task_id = posted["body"]["task_id"]
     assert api(host, "GET", f"/api/tasks/{task_id}/")["body"]["status"] == "PENDING"
     redis = hosts("redis")[0]
-    queued = backend(redis).run("REDISCLI_AUTH=%s redis-cli --no-auth-warning LRANGE default 0 -1",
+    queued = backend(redis).run(f"REDISCLI_AUTH=%s redis-cli {redis_cli_options(backend(redis))} LRANGE default 0 -1",
                                 variables(redis)["redis_password"]).stdout
     assert task_id in queued
 
@@ -53,6 +54,16 @@ def test_round_trip_over_http(host):
 def test_bad_requests_are_refused(host):
     assert api(host, "POST", "/api/tasks/not_allowed/", {"args": []})["status"] == 404
     assert api(host, "POST", "/api/tasks/add/", {"args": [], "queue": "nowhere"})["status"] == 400
+
+
+@pytest.mark.parametrize("token", ["", "not-the-api-token-0123456789abcdef"], ids=["without-token", "wrong-token"])
+@pytest.mark.parametrize(("method", "path", "body"), [("POST", "/api/tasks/add/", {"args": [2, 3]}),
+                                                      ("GET", f"/api/tasks/{uuid.UUID(int=0)}/", None)],
+                         ids=["enqueue", "result"])
+def test_the_task_api_needs_the_token(host, token, method, path, body):
+    response = api(host, method, path, body, token=token)
+    assert response["status"] == 401, response
+    assert set(response["body"]) == {"error"}, response
 
 
 def test_migrations_ran_against_the_configured_database(host):
@@ -78,10 +89,12 @@ def test_environment_file_is_private(host):
     assert env.mode == 0o640
     assert env.user == "root"
     assert env.group == APP
-    secret = host.ansible.get_variables()["app_secret_key"]
+    secret, token = (host.ansible.get_variables()[name] for name in ("app_secret_key", "app_api_token"))
     assert secret in env.content_string
+    assert f"APP_API_TOKEN='{token}'" in env.content_string
     # Never on a command line or in a unit file.
-    assert secret not in host.run("ps -eo args").stdout
+    processes = host.run("ps -eo args").stdout
+    assert secret not in processes and token not in processes
     assert secret not in host.file("/etc/systemd/system/gunicorn.service").content_string
 
 

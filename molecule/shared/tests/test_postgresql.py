@@ -1,0 +1,44 @@
+"""PostgreSQL, where a scenario has it on its own host: the app logs in over
+TLS, verifying the server's certificate and name, and nothing logs in
+without it."""
+
+import pytest
+from conftest import APP, backend, hosts, manage, variables
+
+# Run by the app's Python on an app host: log in without TLS.
+PLAIN_LOGIN = """
+import sys, psycopg
+host, port, name, user, password = sys.argv[1:6]
+try:
+    psycopg.connect(host=host, port=port, dbname=name, user=user, password=password, sslmode="disable").close()
+    print("connected")
+except psycopg.OperationalError as error:
+    print(error)
+"""
+
+
+def remote_app_hosts():
+    servers = hosts("postgresql")
+    return [name for name in hosts("celery_workers") if servers and name not in servers]
+
+
+@pytest.mark.parametrize("name", remote_app_hosts()[:1] or [None])
+def test_the_app_logs_in_over_verified_tls_only(name):
+    if name is None or not variables(hosts("postgresql")[0]).get("postgresql_tls"):
+        pytest.skip("no PostgreSQL over TLS on another host in this scenario")
+    host = backend(name)
+    url = next(line for line in host.file(f"/etc/{APP}/app.env").content_string.splitlines()
+               if line.startswith("DATABASE_URL="))
+    assert "sslmode=verify-full" in url
+    # The app's own connection is encrypted.
+    used = manage(host, "shell", "--no-imports", "-c",
+                  "from django.db import connection; c = connection.cursor(); "
+                  "c.execute('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'); print(c.fetchone()[0])")
+    assert used.strip().splitlines()[-1] == "True"
+    # Without TLS, pg_hba.conf has no line for the app's network.
+    server = hosts("postgresql")[0]
+    settings = variables(server)
+    refused = host.run(f"/opt/{APP}/venv/bin/python -c %s %s %s %s %s %s", PLAIN_LOGIN, server, "5432",
+                       settings.get("postgresql_app_db", APP), settings.get("postgresql_app_user", APP),
+                       settings["postgresql_app_password"]).stdout
+    assert "no pg_hba.conf entry" in refused and "no encryption" in refused

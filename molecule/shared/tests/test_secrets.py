@@ -1,0 +1,75 @@
+"""No secret shows where it should not, on any host: in a process's command
+line, in the journal, in a file an unrelated user can read under /etc, /opt,
+/srv or /var, nor in the playbook's own output at -vv."""
+
+import base64
+import json
+
+import pytest
+from conftest import SUMMARY, backend, hosts, run_playbooks, variables
+
+# Run on a host with the secrets on stdin (base64 JSON, so that no secret is
+# on a command line): which of them appear in `ps` and in the journal (as
+# root), and in which files `nobody` can read (the file walk runs as nobody).
+SEARCH = """
+import base64, json, os, subprocess, sys
+secrets = json.loads(base64.b64decode(sys.stdin.read()))
+def hits(text):
+    return sorted(name for name, value in secrets.items() if value in text)
+if sys.argv[1] == "files":
+    found = {}
+    for top in ("/etc", "/opt", "/srv", "/var"):
+        for directory, _, names in os.walk(top):
+            for name in names:
+                path = os.path.join(directory, name)
+                try:
+                    if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) > 20_000_000:
+                        continue
+                    with open(path, "rb") as handle:
+                        named = hits(handle.read().decode("latin-1"))
+                except OSError:
+                    continue
+                if named:
+                    found[path] = named
+    print(json.dumps(found))
+else:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    journal = subprocess.run(["journalctl", "--no-pager", "--output=cat"], capture_output=True, text=True,
+                             errors="replace").stdout
+    print(json.dumps({"ps": hits(ps), "journal": hits(journal)}))
+"""
+
+
+def secrets(name):
+    """The inventory's secrets, by variable name."""
+    found = {key: value for key, value in variables(name).items()
+             if key.endswith(("_password", "_secret_key", "_api_token")) and isinstance(value, str) and len(value) >= 8}
+    for number, login in enumerate(variables(name).get("flower_basic_auth", [])):
+        found[f"flower_basic_auth[{number}].password"] = login["password"]
+    return found
+
+
+def search(name, mode):
+    encoded = base64.b64encode(json.dumps(secrets(name)).encode()).decode()
+    runner = "runuser -u nobody -- " if mode == "files" else ""
+    result = backend(name).run(f"echo {encoded} | {runner}python3 -c %s %s", SEARCH, mode)
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.last
+def test_the_playbook_prints_no_secret_at_verbosity_2():
+    if len(hosts("all")) > 1:
+        pytest.skip("the all-in-one scenario runs this (one host: a quick converge)")
+    output = run_playbooks("site.yml", options=["-vv"]).stdout
+    found = {key for key, value in secrets(hosts("all")[0]).items() if value in output}
+    SUMMARY.append(("secrets in site.yml's -vv output", f"{len(output.splitlines())} lines, found: {sorted(found)}"))
+    assert found == set()
+
+
+@pytest.mark.last
+@pytest.mark.parametrize("name", hosts("all"))
+def test_no_secret_in_processes_journal_or_readable_files(name):
+    found = dict(search(name, "root"), files=search(name, "files"))
+    SUMMARY.append((f"secrets sweep on {name}", json.dumps(found)))
+    assert found == {"ps": [], "journal": [], "files": {}}
