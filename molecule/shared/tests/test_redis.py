@@ -176,14 +176,21 @@ def test_other_hosts_reach_redis_only_with_a_password(host, client):
     assert "+PONG" in send(client, server, f"AUTH celery {password}\r\nPING\r\n", cafile)
 
 
-@pytest.mark.parametrize("client", other_hosts())
+def app_hosts():
+    return sorted({name for group in ("web", "celery_workers") for name in hosts(group)}) or [None]
+
+
+@pytest.mark.parametrize("client", app_hosts())
 def test_with_tls_clients_verify_the_server_and_plain_text_is_refused(host, client):
     if client is None or not host.ansible.get_variables().get("redis_tls"):
-        pytest.skip("TLS is off, or every host of this scenario runs Redis")
-    server = host.backend.get_hostname()
+        pytest.skip("TLS is off, or this scenario has no app host")
+    # The address the app uses: loopback on the Redis host itself.
+    server = "127.0.0.1" if client == host.backend.get_hostname() else host.backend.get_hostname()
+    password = variables(client).get("redis_celery_password")
+    assert "+PONG" in send(client, server, f"AUTH celery {password}\r\nPING\r\n", CLIENT_CA)
     assert "NOAUTH" not in send(client, server, "PING\r\n")
-    # The role's CA is no public one: a client that trusts the host's store
-    # refuses the certificate, so verification is really on.
+    # The CA is no public one: a client that trusts the host's store refuses
+    # the certificate, so verification is really on.
     assert "SSLCertVerificationError" in send(client, server, "PING\r\n", "system")
     app_env = backend(client).file(f"/etc/{APP}/app.env").content_string
     assert re.search(r"^CELERY_BROKER_URL='rediss://.*ssl_cert_reqs=required", app_env, re.MULTILINE)
