@@ -37,6 +37,9 @@ CASES = [
     (pools(pool="solo", concurrency=4), "1 for solo"),
     (pools(autoscale="2,8"), 'autoscale "max,min"'),
     (pools(soft_time_limit=500, time_limit=400), "soft_time_limit below"),
+    # Redis would deliver a task the pool still holds: 3 x 360 + 300 + 360, 900 + 300 + 900.
+    (pools(prefetch_multiplier=3), "can hold a task unacknowledged for 1740 s"),
+    (pools(soft_time_limit=800, time_limit=900), "can hold a task unacknowledged for 2100 s"),
     ({"celery_worker_pools": [{"name": "Bad Name", "queues": ["celery"]}]}, "each with a unique name"),
     ({"celery_worker_pools": [{"name": "a", "queues": ["celery"]}, {"name": "a", "queues": ["io"]}]},
      "each with a unique name"),
@@ -92,6 +95,7 @@ CASES = [
     ({"app_static_root": "/opt/djangoapp/src/"}, "but not app_code_dir itself"),
     ({"app_dependencies": "poetry"}, "app_dependencies"),
     ({"app_visibility_timeout": 100}, "app_visibility_timeout must exceed"),
+    ({"app_visibility_timeout": 1000}, "app_visibility_timeout must exceed"),
     ({"app_task_soft_time_limit": 400, "app_task_time_limit": 360}, "app_task_soft_time_limit must be below"),
     ({"app_task_queues": ["bad queue"]}, "queue names use letters"),
     ({"app_db_engine": "mysql"}, "app_db_engine"),
@@ -126,6 +130,9 @@ UNUSUAL_BUT_VALID = {
     "app_ip_address_allow": ["any", "10.0.0.0/8", "2001:db8::/32", "192.0.2.7", "link-local"],
     "redis_tls": True,
     "redis_tls_names": ["redis.example.com", "10.0.0.5", "fd00::5"],
+    # No countdowns: a pool holds a task at most prefetch x time limit, 3 x 360 < 1200.
+    "app_max_countdown": 0,
+    "celery_worker_pools": [{"name": "default", "queues": ["celery"], "prefetch_multiplier": 3}],
 }
 
 

@@ -87,7 +87,10 @@ def test_a_consistent_project_passes():
     ({"time_limit": None}, {}, "no hard time limit"),
     ({"time_limit": 4000}, {"stop_time_limit": 5000}, "visibility_timeout 3600"),
     ({"visibility_timeout": 200, "time_limit": 300}, {"max_countdown": 0, "visibility_timeout": 200,
-                                                       "stop_time_limit": 300}, "lets a task run 300 s"),
+                                                       "stop_time_limit": 300}, "unacknowledged for 300 s"),
+    # 4 x 120 + 300 + 120: four reserved per slot, and a countdown.
+    ({"visibility_timeout": 800}, {"visibility_timeout": 800, "pools": [dict(POOLS[0], prefetch_multiplier=4)]},
+     "pool 'default' can hold a task unacknowledged for 900 s"),
     ({"visibility_timeout": 600}, {}, "set app_visibility_timeout: 600"),
     ({"soft_time_limit": 130}, {}, "soft time limit (130 s) is not below"),
     ({"static_root": None}, {}, "The project sets no STATIC_ROOT"),

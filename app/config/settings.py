@@ -100,16 +100,21 @@ APP_TASK_QUEUES = env.items("APP_TASK_QUEUES", [CELERY_TASK_DEFAULT_QUEUE])
 # second time; kept short otherwise, because it is also the recovery delay.
 APP_MAX_COUNTDOWN = env.integer("APP_MAX_COUNTDOWN", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 600),
+    "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 1200),
     # Look for expired unacknowledged messages every 10 s (kombu's default
     # scans only every 10th interval).
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
-if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(CELERY_TASK_TIME_LIMIT, APP_MAX_COUNTDOWN):
+# A task delayed by a countdown is delivered at once and held through it, then
+# may wait for a busy slot (up to a time limit) and run: the longest hold is
+# APP_MAX_COUNTDOWN + 2 x the time limit (celery/kombu#337). Pools with a
+# higher prefetch hold longer; the deploy checks those (celery_worker role).
+_LONGEST_HOLD = CELERY_TASK_TIME_LIMIT + (APP_MAX_COUNTDOWN + CELERY_TASK_TIME_LIMIT if APP_MAX_COUNTDOWN else 0)
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= _LONGEST_HOLD:
     env.fail(
-        "CELERY_VISIBILITY_TIMEOUT must exceed both CELERY_TASK_TIME_LIMIT "
-        "and APP_MAX_COUNTDOWN, or Redis redelivers tasks that are still running or waiting"
+        f"CELERY_VISIBILITY_TIMEOUT must exceed {_LONGEST_HOLD} s (CELERY_TASK_TIME_LIMIT, plus APP_MAX_COUNTDOWN "
+        "and one more time limit when countdowns are allowed), or Redis delivers tasks still held a second time"
     )
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     env.fail("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT")

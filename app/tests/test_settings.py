@@ -37,10 +37,17 @@ def test_missing_required_variable_is_named(name):
     assert result.stderr.count(f"required environment variable {name} is not set") == 1, result.stderr
 
 
-def test_visibility_timeout_must_outlast_time_limit():
-    result = django_check(CELERY_VISIBILITY_TIMEOUT="100", CELERY_TASK_TIME_LIMIT="360")
-    assert result.returncode != 0
-    assert "CELERY_VISIBILITY_TIMEOUT must exceed" in result.stderr
+@pytest.mark.parametrize(("visibility", "countdown", "ok"), [
+    # Held at most: the time limit (360), plus with countdowns the countdown and another time limit.
+    ("100", "0", False), ("360", "0", False), ("361", "0", True),
+    ("1020", "300", False), ("1021", "300", True),
+])
+def test_visibility_timeout_must_outlast_the_longest_hold(visibility, countdown, ok):
+    result = django_check(CELERY_VISIBILITY_TIMEOUT=visibility, CELERY_TASK_TIME_LIMIT="360",
+                          CELERY_TASK_SOFT_TIME_LIMIT="300", APP_MAX_COUNTDOWN=countdown)
+    assert (result.returncode == 0) == ok, result.stderr
+    if not ok:
+        assert "CELERY_VISIBILITY_TIMEOUT must exceed" in result.stderr
 
 
 def test_integer_settings_are_checked():
@@ -66,7 +73,7 @@ def test_every_task_is_acknowledged_late_and_recovery_is_prompt(settings):
     assert settings.CELERY_TASK_ACKS_LATE is True
     assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is False
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    assert options["visibility_timeout"] == 600
+    assert options["visibility_timeout"] == 1200
     assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
     # A Redis restart must not fail a task because its state could not be stored.
     assert settings.CELERY_RESULT_BACKEND_ALWAYS_RETRY is True

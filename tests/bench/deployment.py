@@ -44,7 +44,10 @@ def render(outdir, redis_port, state_dir, secrets):
                                       "celery_workers": {"hosts": {"localhost": None}}}}}
     # Extra vars, because the roles' defaults stand in as play vars_files here,
     # which outrank inventory variables.
-    variables = dict(secrets, app_state_dir=str(state_dir), redis_port=redis_port, celery_worker_pools=[DEFAULT_POOL])
+    # __app_peer_addresses stands in for what the app role's getent of the
+    # Redis and PostgreSQL hosts finds (tasks/network.yml): this host.
+    variables = dict(secrets, app_state_dir=str(state_dir), redis_port=redis_port, celery_worker_pools=[DEFAULT_POOL],
+                     __app_peer_addresses=["127.0.0.1"])
     tasks = [{"name": f"Render {name}",
               "ansible.builtin.template": {"src": str(ROLES / role / "templates" / template),
                                            "dest": str(outdir / name), "mode": "0600"}}

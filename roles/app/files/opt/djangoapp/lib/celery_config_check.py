@@ -12,7 +12,7 @@ before any unit restarts; operators can run it too:
     <app>-celery check-config --expect '{"pools": [{"name": "default", "queues": ["celery"]}]}'
 
 --expect (JSON; every key optional):
-    pools            [{name, queues, pool, time_limit, soft_time_limit}] of every
+    pools            [{name, queues, pool, prefetch_multiplier, time_limit, soft_time_limit}] of every
                      worker host; a limit of 0 leaves the project's own
     stop_time_limit  the hard time limit systemd's stop timeout of a pool
                      without its own time_limit is computed from
@@ -89,6 +89,21 @@ def _seconds(value):
     return value.total_seconds() if hasattr(value, "total_seconds") else value
 
 
+def longest_hold(time_limit, prefetch_multiplier, max_countdown):
+    """The longest a worker can hold a task unacknowledged (acks_late), from
+    its delivery: Redis redelivers it once the visibility timeout has passed
+    (the score is the delivery time: celery/kombu#337), so this must stay below.
+
+    A worker reserves prefetch_multiplier tasks per slot; the last waits for
+    the others and then runs: prefetch_multiplier × time_limit. A countdown or
+    ETA task is delivered at once and held through its countdown, outside the
+    prefetch count, then waits for a slot whose tasks run up to time_limit
+    each, then runs: max_countdown + (prefetch_multiplier + 1) × time_limit.
+    The same rule is in the roles' input checks and the app's settings."""
+    held = prefetch_multiplier * time_limit
+    return held + max_countdown + time_limit if max_countdown else held
+
+
 def problems(config, expect):
     """(errors, warnings): messages an operator can act on."""
     errors, warnings = [], []
@@ -119,6 +134,7 @@ def problems(config, expect):
             f"app_visibility_timeout: {visibility:g}."
         )
 
+    countdown = expect.get("max_countdown")
     for pool in pools:
         own = pool.get("time_limit") or None
         hard = own or config["time_limit"]
@@ -143,11 +159,14 @@ def problems(config, expect):
                 f"{visibility:g} s. Set CELERY_TASK_TIME_LIMIT in the project or time_limit in celery_worker_pools."
             )
             continue
-        if hard >= visibility:
+        held = longest_hold(hard, pool.get("prefetch_multiplier", 1), countdown or 0)
+        if held >= visibility:
             errors.append(
-                f"{where} lets a task run {hard:g} s, but Redis redelivers an unacknowledged task after "
-                f"visibility_timeout {visibility:g} s (the project's broker_transport_options), so long tasks run "
-                "twice: raise the project's visibility_timeout or lower the time limit."
+                f"{where} can hold a task unacknowledged for {held:g} s (time limit {hard:g} s, prefetch multiplier "
+                f"{pool.get('prefetch_multiplier', 1)}, longest countdown {countdown or 0:g} s), but Redis redelivers "
+                f"it after visibility_timeout {visibility:g} s (the project's broker_transport_options), so it runs "
+                "twice: raise the project's visibility_timeout, or lower the time limit, the prefetch multiplier or "
+                "app_max_countdown."
             )
         if own is None and expect.get("stop_time_limit") is not None and hard > expect["stop_time_limit"]:
             errors.append(
@@ -161,7 +180,6 @@ def problems(config, expect):
                 f"({config['time_limit']:g} s) for its tasks."
             )
 
-    countdown = expect.get("max_countdown")
     if countdown is not None and countdown >= visibility:
         errors.append(
             f"app_max_countdown ({countdown:g} s) is not below the visibility timeout ({visibility:g} s): a task "
