@@ -21,7 +21,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:default debian13:catalog
 SANDBOX_SCENARIO ?= default
 SANDBOX_DISTRO ?= debian12
 
-.PHONY: help install images lint syntax unit app-test bench molecule drills test sandbox sandbox-destroy clean
+.PHONY: help install images lint syntax unit app-test bench bench-deploy molecule drills test sandbox sandbox-destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ $(APP_VENV)/.bench-requirements: tests/bench/requirements.txt $(APP_VENV)/bin/py
 
 bench: install $(APP_VENV)/.bench-requirements ## Celery task-path figures on host processes (BENCH_TASKS=1000 for a smoke run)
 	$(APP_VENV)/bin/python tests/bench/task_path.py
+
+bench-deploy: install images ## site.yml's time on fresh test hosts with 1, 2 and 4 worker hosts (about 15 minutes)
+	tests/bench/deploy_scale.sh
 
 molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 	for run in $(MOLECULE_RUNS); do \

@@ -133,8 +133,10 @@ CELERY_RESULT_BACKEND_MAX_RETRIES = 30
 # after the visibility timeout and idempotent/at-most-once tasks handle that.
 # (True would kill them mid-run.)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# Task events feed Flower's task pages; they cost throughput (the bundle's
+# app_task_events, docs/BENCHMARKS.md).
+CELERY_WORKER_SEND_TASK_EVENTS = env.boolean("CELERY_WORKER_SEND_TASK_EVENTS", True)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 APP_HEARTBEAT_SECONDS = env.integer("APP_HEARTBEAT_SECONDS", 30)

@@ -17,12 +17,17 @@ BASE_ENV = {
 }
 
 
-def django_check(**overrides):
+def app_env(**overrides):
+    """The base environment plus overrides (None removes a variable)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "CELERY", "DATABASE"))}
     env.update(BASE_ENV, DJANGO_SETTINGS_MODULE="config.settings")
     env.update(overrides)
-    env = {key: value for key, value in env.items() if value is not None}
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=APP, env=env, capture_output=True, text=True)
+    return {key: value for key, value in env.items() if value is not None}
+
+
+def django_check(**overrides):
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=APP, env=app_env(**overrides),
+                          capture_output=True, text=True)
 
 
 def test_complete_environment_passes():
@@ -60,6 +65,15 @@ def test_boolean_settings_are_checked_and_named_once():
     result = django_check(DJANGO_DEBUG="maybe")
     assert result.returncode != 0
     assert result.stderr.count("configuration error: DJANGO_DEBUG must be true or false") == 1, result.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "True True"), ("false", "False False")])
+def test_task_events_follow_the_environment(value, expected):
+    code = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(s.CELERY_WORKER_SEND_TASK_EVENTS, s.CELERY_TASK_SEND_SENT_EVENT)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=APP, env=app_env(CELERY_WORKER_SEND_TASK_EVENTS=value),
+                            capture_output=True, text=True)
+    assert result.stdout.strip() == expected, result.stderr
 
 
 def test_celery_settings_are_json_only_with_database_scheduler(settings):

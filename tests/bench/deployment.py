@@ -29,8 +29,9 @@ TEMPLATES = {
 POOL_TEMPLATE = ROLES / "celery_worker" / "templates" / "etc/systemd/system/celery-worker@.service.d/pool.conf.j2"
 
 
-def render(outdir, redis_port, state_dir, secrets):
-    """Render the templates into outdir; return {name: text}.
+def render(outdir, redis_port, state_dir, secrets, pools=(DEFAULT_POOL,)):
+    """Render the templates into outdir; return {name: text}, with each pool's
+    settings as <pool>.pool.conf.
 
     secrets: redis_password, redis_celery_password and app_secret_key.
     """
@@ -46,7 +47,7 @@ def render(outdir, redis_port, state_dir, secrets):
     # which outrank inventory variables.
     # __app_peer_addresses stands in for what the app role's getent of the
     # Redis and PostgreSQL hosts finds (tasks/network.yml): this host.
-    variables = dict(secrets, app_state_dir=str(state_dir), redis_port=redis_port, celery_worker_pools=[DEFAULT_POOL],
+    variables = dict(secrets, app_state_dir=str(state_dir), redis_port=redis_port, celery_worker_pools=list(pools),
                      __app_peer_addresses=["127.0.0.1"])
     tasks = [{"name": f"Render {name}",
               "ansible.builtin.template": {"src": str(ROLES / role / "templates" / template),

@@ -8,6 +8,7 @@ COLUMNS = [
     ("configuration", "configuration", "{}"),
     ("workload", "workload", "{}"),
     ("tasks/s", "tasks_per_s", "{:.1f}"),
+    ("runs", "runs", "{:.0f}"),
     ("p50 ms", "p50_ms", "{:.1f}"),
     ("p95 ms", "p95_ms", "{:.1f}"),
     ("p99 ms", "p99_ms", "{:.1f}"),
@@ -24,6 +25,8 @@ COLUMNS = [
 
 def cell(result, key, fmt):
     value = result.get(key)
+    if isinstance(value, list):
+        return " ".join(fmt.format(item or 0) for item in value)
     return "" if value is None else fmt.format(value)
 
 
@@ -109,7 +112,8 @@ def chart(path, document):
     drains = document["workloads"]["drain"]
     figure, (drain, enqueue, latency) = plt.subplots(1, 3, figsize=(16, 5.5),
                                                      gridspec_kw={"width_ratios": [3, 2, 3]})
-    bar_group(drain, drains, {c: [value(c, w) for w in drains] for c in configurations}, "tasks/s (log scale)")
+    drained = configurations + list(document.get("factors", {}))
+    bar_group(drain, drains, {c: [value(c, w) for w in drains] for c in drained}, "tasks/s (log scale)")
     ceiling = value("broker ceiling", "raw BRPOP, 1 consumer")
     if ceiling:
         drain.axhline(ceiling, color="black", linestyle="--", linewidth=1,

@@ -21,6 +21,14 @@ Configurations, measured in the same run:
 4. broker ceiling: a raw LPUSH/BRPOP loop with redis-py (raw_broker.py), one
    producer and one consumer process, as the `celery` user, with a real
    Celery message of the no-op task as payload.
+5. factors: the bundle's default pool with one thing changed each
+   (factor_configurations below: prefetch, concurrency, log level,
+   max-tasks-per-child, gossip/mingle/heartbeat, task events) and three solo
+   workers; the no-op drain only. What each default costs or gains.
+
+The no-op drain of configurations 1-3 and 5 runs BENCH_REPEAT times (3),
+the configurations interleaved, and the median is reported with every run
+(the `runs` column): single runs move by 2x with the machine's load.
 
 Workloads:
 - drain: BENCH_TASKS no-op tasks (jobs.tasks.add), then as many 50 ms tasks
@@ -88,10 +96,39 @@ LAYOUTS = {
     "stock": [[]],
     "recommended": RECOMMENDED_LAYOUT,
 }
+
+
+def factor_configurations(default):
+    """The bundle's default pool with one thing changed each (no-op drains
+    only): what each default costs or gains. Built from the arguments the
+    role renders, so they follow its defaults. {name: (layout, environment)}."""
+    queues = next(option for option in default if option.startswith("--queues="))
+    return {
+        "default, prefetch 4": ([with_option(default, "--prefetch-multiplier", 4)], {}),
+        "default, concurrency 4": ([with_option(default, "--concurrency", 4)], {}),
+        "default, log WARNING": ([with_option(default, "--loglevel", "WARNING")], {}),
+        "default, no max-tasks-per-child": (
+            [[option for option in default if not option.startswith("--max-tasks-per-child=")]], {}),
+        "default, no gossip/mingle/heartbeat": (
+            [[*default, "--without-gossip", "--without-mingle", "--without-heartbeat"]], {}),
+        # app_task_events: false (the app's environment, not a worker option).
+        "default, no task events": ([default], {"CELERY_WORKER_SEND_TASK_EVENTS": "false"}),
+        "solo x3, prefetch 4": ([[f"--hostname=solo{i}@%h", queues, "--pool=solo", "--concurrency=1",
+                                  "--prefetch-multiplier=4", "--without-gossip", "--without-mingle", "--loglevel=INFO"]
+                                 for i in (1, 2, 3)], {}),
+    }
+
+
+def with_option(options, name, value):
+    """options with --name=value in place of any --name=... (appended when absent)."""
+    return [option for option in options if not option.startswith(f"{name}=")] + [f"{name}={value}"]
 # The ratios of drain throughput the table ends with: (numerator, denominator).
 RATIOS = [("bundle-default", "stock"), ("recommended", "stock"), ("bundle-default", "broker ceiling")]
 
 TASKS = int(os.environ.get("BENCH_TASKS", "5000"))
+# No-op drains move by 2x with the machine's load: each configuration's is
+# repeated, interleaved with the others', and the median reported.
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6398"))
 LATENCY_RATE = float(os.environ.get("BENCH_LATENCY_RATE", "20"))
 LATENCY_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "10"))
@@ -152,11 +189,11 @@ class Stack:
         if self.redis is not None:
             processes.stop(self.redis, 30)
 
-    def start_workers(self, layout, label):
+    def start_workers(self, layout, label, environment=None):
         for index, options in enumerate(layout):
             argv = [*self.celery_options, "worker", *options]
-            path = self.workdir / f"{label}-{index}.log".replace(" ", "_")
-            self.workers.append((processes.start_worker(argv, self.env, path), path))
+            path = self.workdir / f"{label}-{index}.log".replace(" ", "_").replace("/", "_").replace(",", "")
+            self.workers.append((processes.start_worker(argv, {**self.env, **(environment or {})}, path), path))
 
     def stop_workers(self):
         for process, _ in self.workers:
@@ -203,7 +240,8 @@ class Stack:
         settings = {}
         for name in ["appendonly", "appendfsync", "maxmemory-policy", "save"]:
             settings.update(self.broker_admin.config_get(name))
-        settings["client user"] = self.broker.acl_whoami()
+        # The app's user may not run ACL WHOAMI (its allow-list): the URL names it.
+        settings["client user"] = urlsplit(self.app_env["CELERY_BROKER_URL"]).username
         return {text(key): text(value) for key, value in settings.items()}
 
     def redis_cpu(self):
@@ -303,12 +341,12 @@ def cpu_shares(samples, start, end):
     return {"redis_cpu": (redis1 - redis0) / (t1 - t0), "bench_cpu": (bench1 - bench0) / (t1 - t0)}
 
 
-def drain(stack, configuration, layout, workload):
+def drain(stack, configuration, layout, workload, environment=None):
     name, kwargs = DRAINS[workload]
     stack.purge()
     ids = publish(stack, name, kwargs, TASKS)
     samples, started, forks = [], time.time(), stack.redis_forks()
-    stack.start_workers(layout, f"{configuration}-{workload}")
+    stack.start_workers(layout, f"{configuration}-{workload}", environment)
     try:
         done = wait_for_results(stack, ids, samples)
         forks = stack.redis_forks() - forks
@@ -447,23 +485,49 @@ def machine():
     }
 
 
-def measure(stack, configurations):
+def median_row(runs):
+    """The run with the median rate, with every run's rate and the counts of all runs."""
+    ordered = sorted(runs, key=lambda run: run["tasks_per_s"] or 0)
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["runs"] = [run["tasks_per_s"] for run in runs]
+    for count in ("succeeded", "failed", "lost"):
+        row[count] = sum(run[count] for run in runs)
+    return row
+
+
+def measured_drain(stack, configuration, layout, workload, environment=None):
+    log(f"{configuration}: {workload} of {TASKS} tasks")
+    row = drain(stack, configuration, layout, workload, environment)
+    log(f"  {row['tasks_per_s'] or 0:.1f} tasks/s, {row['lost']} lost, {row['failed']} failed, "
+        f"redis cpu {row.get('redis_cpu', 0):.0%}, bench cpu {row.get('bench_cpu', 0):.0%}")
+    return row
+
+
+def measure(stack, configurations, factors):
+    """configurations: {name: layout}, every workload; factors: {name: (layout,
+    environment)}, the no-op drain only."""
     results = []
     log("enqueue rate from one client")
     results += enqueue_rates(stack)
     log(f"broker ceiling: raw LPUSH/BRPOP of {BROKER_MESSAGES} messages")
     results += broker_ceiling(stack)
+    noop = next(iter(DRAINS))
+    every = {**{name: (layout, {}) for name, layout in configurations.items()}, **factors}
+    runs = {name: [] for name in every}
+    for repeat in range(REPEAT):
+        log(f"no-op drains, round {repeat + 1} of {REPEAT}")
+        for configuration, (layout, environment) in every.items():
+            runs[configuration].append(measured_drain(stack, configuration, layout, noop, environment))
     for configuration, layout in configurations.items():
-        for workload in DRAINS:
-            log(f"{configuration}: {workload} of {TASKS} tasks")
-            row = drain(stack, configuration, layout, workload)
-            log(f"  {row['tasks_per_s'] or 0:.1f} tasks/s, {row['lost']} lost, {row['failed']} failed, "
-                f"redis cpu {row.get('redis_cpu', 0):.0%}, bench cpu {row.get('bench_cpu', 0):.0%}")
+        results.append({"configuration": configuration, "workload": noop, **median_row(runs[configuration])})
+        for workload in list(DRAINS)[1:]:
+            row = measured_drain(stack, configuration, layout, workload)
             results.append({"configuration": configuration, "workload": workload, **row})
         log(f"{configuration}: {LATENCY_WORKLOAD}")
         row = latency(stack, configuration, layout)
         log(f"  p50 {row.get('p50_ms', 0):.1f} ms, p99 {row.get('p99_ms', 0):.1f} ms")
         results.append({"configuration": configuration, "workload": LATENCY_WORKLOAD, **row})
+    results += [{"configuration": name, "workload": noop, **median_row(runs[name])} for name in factors]
     return results
 
 
@@ -501,11 +565,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-task-path-") as workdir:
         stack = Stack(workdir)
         configurations = {"bundle-default": [stack.default_pool], **LAYOUTS}
+        factors = factor_configurations(stack.default_pool)
         try:
             stack.start()
             about = machine()
             redis_settings = stack.redis_settings()
-            results = measure(stack, configurations)
+            results = measure(stack, configurations, factors)
         except (KeyboardInterrupt, SystemExit):
             log("interrupted: stopping the workers and redis-server")
             raise
@@ -514,11 +579,13 @@ def main():
     ratios = add_ratios(results)
     document = {
         "machine": about,
-        "settings": {"tasks": TASKS, "broker_messages": BROKER_MESSAGES, "latency_rate": LATENCY_RATE,
+        "settings": {"tasks": TASKS, "repeat": REPEAT, "broker_messages": BROKER_MESSAGES, "latency_rate": LATENCY_RATE,
                      "latency_seconds": LATENCY_SECONDS, "redis_port": REDIS_PORT, "redis": redis_settings,
                      "seconds": round(time.monotonic() - begin)},
         "configurations": {name: [[*stack.celery_options, "worker", *options] for options in layout]
                            for name, layout in configurations.items()},
+        "factors": {name: {"workers": [[*stack.celery_options, "worker", *options] for options in layout],
+                           "environment": environment} for name, (layout, environment) in factors.items()},
         "workloads": {"drain": list(DRAINS), "latency": LATENCY_WORKLOAD},
         "results": results,
         "ratios": ratios,
@@ -531,6 +598,10 @@ def main():
     for name, layout in document["configurations"].items():
         for argv in layout:
             print(f"{name}: celery {' '.join(argv)}")
+    for name, factor in document["factors"].items():
+        environment = " ".join(f"{key}={value}" for key, value in factor["environment"].items())
+        for argv in factor["workers"]:
+            print(f"{name}: {environment + ' ' if environment else ''}celery {' '.join(argv)}")
     print()
     print(report.table(results))
     print()
