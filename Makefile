@@ -67,7 +67,7 @@ $(APP_VENV)/.bench-requirements: tests/bench/requirements.txt $(APP_VENV)/bin/py
 bench: install $(APP_VENV)/.bench-requirements ## Celery task-path figures on host processes (BENCH_TASKS=1000 for a smoke run)
 	$(APP_VENV)/bin/python tests/bench/task_path.py
 
-bench-deploy: install images ## site.yml's time on fresh test hosts with 1, 2 and 4 worker hosts (about 15 minutes)
+bench-deploy: install images ## site.yml's time on fresh test hosts with 1, 2 and 4 worker hosts (about 20 minutes)
 	tests/bench/deploy_scale.sh
 
 molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)

@@ -3,7 +3,8 @@
 # (BENCH_WORKER_HOSTS), fresh test hosts of molecule/scale (the cluster
 # scenario's redis1 and web1 plus the worker hosts), then site.yml twice: a
 # first converge and a no-change re-run. Prints the playbook's own time
-# (ansible.posix.profile_tasks) of each; about 5 minutes per count.
+# (ansible.posix.profile_tasks) of each, and writes the table between the
+# deploy-scale markers of docs/BENCHMARKS.md; about 7 minutes per count.
 #   make bench-deploy
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,13 +36,22 @@ for count in $counts; do
   rows+=("$count $(playbook_seconds "$logs/converge-$count.log") $(playbook_seconds "$logs/again-$count.log")")
 done
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%FT%TZ), $(git rev-parse --short HEAD)"
-echo "| worker hosts | first converge | no-change re-run | first converge ÷ 1 host |"
-echo "| --- | --- | --- | --- |"
-one=""
-for row in "${rows[@]}"; do
-  read -r count first again <<< "$row"
-  one=${one:-$first}
-  echo "| $count | ${first} s | ${again} s | $(awk -v a="$first" -v b="$one" 'BEGIN {printf "%.2f", a / b}') |"
-done
-echo "(logs: $logs)"
+modified=$(git status --porcelain | grep -q . && echo " (modified)" || true)
+table=$(
+  echo "Written by \`make bench-deploy\` at $(git rev-parse --short HEAD)$modified, $(date -u +%FT%TZ), on this"
+  echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), every test"
+  echo "host a container on it. Seconds of \`site.yml\` (profile_tasks' total)."
+  echo
+  echo "| worker hosts | first converge | no-change re-run | first converge ÷ the first row's |"
+  echo "| --- | --- | --- | --- |"
+  first_row=""
+  for row in "${rows[@]}"; do
+    read -r count first again <<< "$row"
+    first_row=${first_row:-$first}
+    echo "| $count | $first s | $again s | $(awk -v a="$first" -v b="$first_row" 'BEGIN {printf "%.2f", a / b}') |"
+  done
+)
+echo "$table"
+python3 -c 'import sys; sys.path.insert(0, "tests/bench"); import report, pathlib
+report.replace_between_markers(pathlib.Path("docs/BENCHMARKS.md"), "deploy-scale", sys.stdin.read())' <<< "$table"
+echo "(logs: $logs; table written to docs/BENCHMARKS.md)"

@@ -53,6 +53,17 @@ def ratio_lines(ratios):
     return "\n".join(lines)
 
 
+def replace_between_markers(path, name, text):
+    """Put text between <!-- name --> and <!-- /name --> in the Markdown file at path."""
+    document = path.read_text()
+    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    head, found, rest = document.partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not (found and found_end):
+        raise LookupError(f"{path} has no {start.strip()} ... {end} region")
+    path.write_text(f"{head}{start}{text.rstrip()}\n{end}{tail}")
+
+
 def machine_lines(machine):
     return "\n".join(f"{key:>14}: {value}" for key, value in machine.items())
 

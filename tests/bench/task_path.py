@@ -1,7 +1,11 @@
 """Benchmark of the Celery task path, as the bundle deploys it: figures, never pass/fail.
 
-    make bench                      # BENCH_TASKS=5000 per drain: about 10 minutes on 2 cores
+    make bench                      # BENCH_TASKS=5000 per drain: about 15 minutes on 2 cores
     BENCH_TASKS=1000 make bench     # a smoke run
+    .venv-app/bin/python tests/bench/task_path.py --report   # chart and tables again from the stored run
+
+Each run writes docs/bench/task-path.json and .png, and the table between the
+bench-table markers of docs/BENCHMARKS.md.
 
 Everything runs as host processes on this machine, set up from the roles' own
 templates (tests/bench/deployment.py renders them with ansible-playbook):
@@ -23,7 +27,7 @@ Configurations, measured in the same run:
    Celery message of the no-op task as payload.
 5. factors: the bundle's default pool with one thing changed each
    (factor_configurations below: prefetch, concurrency, log level,
-   max-tasks-per-child, gossip/mingle/heartbeat, task events) and three solo
+   recycling children, gossip/mingle/heartbeat, task events) and three solo
    workers; the no-op drain only. What each default costs or gains.
 
 The no-op drain of configurations 1-3 and 5 runs BENCH_REPEAT times (3),
@@ -107,8 +111,8 @@ def factor_configurations(default):
         "default, prefetch 4": ([with_option(default, "--prefetch-multiplier", 4)], {}),
         "default, concurrency 4": ([with_option(default, "--concurrency", 4)], {}),
         "default, log WARNING": ([with_option(default, "--loglevel", "WARNING")], {}),
-        "default, no max-tasks-per-child": (
-            [[option for option in default if not option.startswith("--max-tasks-per-child=")]], {}),
+        # The role's default until the bench measured it.
+        "default, max-tasks-per-child 1000": ([with_option(default, "--max-tasks-per-child", 1000)], {}),
         "default, no gossip/mingle/heartbeat": (
             [[*default, "--without-gossip", "--without-mingle", "--without-heartbeat"]], {}),
         # app_task_events: false (the app's environment, not a worker option).
@@ -467,6 +471,13 @@ def broker_ceiling(stack):
 
 # --- The run -----------------------------------------------------------------
 
+def commit():
+    """The checkout's commit, marked when the work tree differs from it."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + (" (modified)" if git("status", "--porcelain") else "")
+
+
 def machine():
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     model = next((line.partition(":")[2].strip() for line in cpuinfo if line.startswith("model name")), "unknown")
@@ -581,7 +592,7 @@ def main():
         "machine": about,
         "settings": {"tasks": TASKS, "repeat": REPEAT, "broker_messages": BROKER_MESSAGES, "latency_rate": LATENCY_RATE,
                      "latency_seconds": LATENCY_SECONDS, "redis_port": REDIS_PORT, "redis": redis_settings,
-                     "seconds": round(time.monotonic() - begin)},
+                     "seconds": round(time.monotonic() - begin), "commit": commit()},
         "configurations": {name: [[*stack.celery_options, "worker", *options] for options in layout]
                            for name, layout in configurations.items()},
         "factors": {name: {"workers": [[*stack.celery_options, "worker", *options] for options in layout],
@@ -591,27 +602,37 @@ def main():
         "ratios": ratios,
     }
     report.write_json(OUTPUT / "task-path.json", document)
+    write_report(document)
+
+
+def write_report(document):
+    """The chart, the table on stdout and in docs/BENCHMARKS.md, from a run's document."""
     report.chart(OUTPUT / "task-path.png", document)
-    print(report.machine_lines(about))
-    print(f"{'redis':>14}: " + ", ".join(f"{key} {value}" for key, value in redis_settings.items()))
-    print()
+    settings = document["settings"]
+    lines = [report.machine_lines(document["machine"]),
+             f"{'redis':>14}: " + ", ".join(f"{key} {value}" for key, value in settings["redis"].items()), ""]
     for name, layout in document["configurations"].items():
-        for argv in layout:
-            print(f"{name}: celery {' '.join(argv)}")
+        lines += [f"{name}: celery {' '.join(argv)}" for argv in layout]
     for name, factor in document["factors"].items():
         environment = " ".join(f"{key}={value}" for key, value in factor["environment"].items())
-        for argv in factor["workers"]:
-            print(f"{name}: {environment + ' ' if environment else ''}celery {' '.join(argv)}")
-    print()
-    print(report.table(results))
-    print()
-    print(report.ratio_lines(ratios))
-    print(f"\n{len(results)} measurements in {document['settings']['seconds']} s; "
-          f"wrote {OUTPUT / 'task-path.json'} and {OUTPUT / 'task-path.png'}")
+        lines += [f"{name}: {environment + ' ' if environment else ''}celery {' '.join(argv)}"
+                  for argv in factor["workers"]]
+    table, ratios = report.table(document["results"]), report.ratio_lines(document["ratios"])
+    print("\n".join(lines), table, ratios, sep="\n\n")
+    summary = (f"{len(document['results'])} measurements (N = {settings['tasks']} per drain, no-op drains "
+               f"{settings['repeat']} times) in {settings['seconds']} s at {settings['commit']}")
+    report.replace_between_markers(ROOT / "docs" / "BENCHMARKS.md", "bench-table", "\n".join([
+        f"Written by `make bench`: {summary}.", "", "```", *lines, "```", "", table, "", "```", ratios, "```"]))
+    print(f"\n{summary}; wrote {OUTPUT / 'task-path.json'}, {OUTPUT / 'task-path.png'} and the table in "
+          "docs/BENCHMARKS.md")
 
 
 if __name__ == "__main__":
     try:
-        main()
+        if sys.argv[1:] == ["--report"]:
+            # Chart and tables again from the stored run (docs/bench/task-path.json).
+            write_report(json.loads((OUTPUT / "task-path.json").read_text()))
+        else:
+            main()
     except KeyboardInterrupt:
         sys.exit(128 + signal.SIGINT)
