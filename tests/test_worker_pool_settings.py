@@ -28,3 +28,6 @@ def test_each_pool_renders_its_worker_arguments(tmp_path):
                                "--prefetch-multiplier=1", "--max-tasks-per-child=50",
                                "--max-memory-per-child=512000", "--soft-time-limit=100", "--time-limit=120",
                                "--loglevel=INFO", "-Ofair"]
+    # systemd's stop timeout: the pool's hard time limit, else the app's (360), plus the 30 s margin.
+    stops = {name: deployment.unit_setting(files[f"{name}.pool.conf"], "TimeoutStopSec") for name in args}
+    assert stops == {"default": "390", "recycled": "390", "reports": "150"}

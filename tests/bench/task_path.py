@@ -1,7 +1,7 @@
 """Benchmark of the Celery task path, as the bundle deploys it: figures, never pass/fail.
 
-    make bench                      # BENCH_TASKS=5000 per drain: about 15 minutes on 2 cores
-    BENCH_TASKS=1000 make bench     # a smoke run
+    make bench                      # BENCH_TASKS=5000 per drain: about 20 minutes on 2 cores
+    BENCH_TASKS=1000 BENCH_REPEAT=1 make bench     # a smoke run
     .venv-app/bin/python tests/bench/task_path.py --report   # chart and tables again from the stored run
 
 Each run writes docs/bench/task-path.json and .png, and the table between the
@@ -126,6 +126,8 @@ def factor_configurations(default):
 def with_option(options, name, value):
     """options with --name=value in place of any --name=... (appended when absent)."""
     return [option for option in options if not option.startswith(f"{name}=")] + [f"{name}={value}"]
+
+
 # The ratios of drain throughput the table ends with: (numerator, denominator).
 RATIOS = [("bundle-default", "stock"), ("recommended", "stock"), ("bundle-default", "broker ceiling")]
 
