@@ -17,11 +17,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # unlike app/). Also available: default on Debian 12, the web (web + data
 # host) and redis (Redis alone) scenarios.
 MOLECULE_RUNS ?= debian12:cluster debian13:default debian13:catalog
-# The local sandbox: one scenario's hosts, converged and left running.
-SANDBOX_SCENARIO ?= default
+# The local sandbox (files/sandbox.sh, inventories/sandbox).
 SANDBOX_DISTRO ?= debian12
 
-.PHONY: help install images lint syntax unit app-test bench bench-deploy molecule drills test sandbox sandbox-destroy clean
+.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test sandbox sandbox-test sandbox-destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,10 +43,13 @@ lint: install ## yamllint, ansible-lint (production profile), ruff
 	ruff check .
 
 syntax: install ## ansible-playbook --syntax-check against the prod inventory
-	ansible-playbook --syntax-check site.yml -i inventories/prod
+	ansible-playbook --syntax-check site.yml playbooks/check.yml -i inventories/prod
 
 unit: install ## Controller-side tests (templates, input validation), on both cores
-	pytest -q -n 2 tests
+	pytest -q -n 2 --ignore=tests/browser tests
+
+docs: install ## Write docs/REFERENCE.md from the roles' argument specs
+	$(BIN)/python files/role_reference.py
 
 $(APP_VENV)/bin/pytest: app/requirements.txt app/requirements-test.txt
 	$(PYTHON) -m venv $(APP_VENV)
@@ -84,15 +86,20 @@ molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 drills: install ## The cluster scenario with its reliability drills (docs/RELIABILITY.md)
 	$(MAKE) molecule MOLECULE_RUNS=debian12:cluster
 
-test: lint syntax unit app-test molecule ## The whole suite: what .ci/run runs
+test: lint syntax unit app-test molecule sandbox sandbox-test ## The whole suite: what .ci/run runs
 
-sandbox: install ## Run the stack in local systemd containers and leave it up
-	MOLECULE_DISTRO=$(SANDBOX_DISTRO) molecule/images/build.sh $(SANDBOX_DISTRO)
-	MOLECULE_DISTRO=$(SANDBOX_DISTRO) molecule converge -s $(SANDBOX_SCENARIO)
-	@echo "sandbox up: docker exec -it <host> bash   (hosts: docker ps)"
+# A fresh machine may lack python3-venv or the Docker engine: bootstrap first.
+sandbox: ## The whole stack in a local container: web app on 127.0.0.1:8000, Flower on :5555
+	files/bootstrap.sh
+	$(MAKE) --no-print-directory install
+	SANDBOX_DISTRO=$(SANDBOX_DISTRO) files/sandbox.sh up
 
-sandbox-destroy: install ## Remove the sandbox containers
-	MOLECULE_DISTRO=$(SANDBOX_DISTRO) molecule destroy -s $(SANDBOX_SCENARIO)
+sandbox-test: install ## Flower and the Django admin of the running sandbox in headless Chromium (screenshots: artifacts/screenshots/)
+	files/bootstrap.sh --browser
+	pytest -q tests/browser
+
+sandbox-destroy: ## Remove the sandbox container (its secrets file stays)
+	files/sandbox.sh destroy
 
 clean: ## Remove .venv and Molecule state (images are kept)
 	rm -rf $(VENV) $(APP_VENV) .ansible .molecule-logs
