@@ -144,8 +144,19 @@ def test_valid_inventories_pass(inventory, variables):
 
 @pytest.mark.parametrize(("override", "message"), CASES, ids=[str(i) for i in range(len(CASES))])
 def test_bad_inventory_is_refused_before_any_host_changes(inventory, override, message):
-    result = ansible("ansible-playbook", "site.yml", "-i", str(inventory(ALL_IN_ONE, dict(BASE, **override))),
-                     "--check")
+    assert_refused(inventory(ALL_IN_ONE, dict(BASE, **override)), message)
+
+
+def test_a_retired_host_still_in_a_group_is_refused(inventory):
+    """Retiring removes the app's units and secrets: a host in the retired
+    group and in one of the stack's groups is a mistake."""
+    assert_refused(inventory(["retired", *ALL_IN_ONE], BASE),
+                   "node1 is in the retired group and in celery_beat, celery_workers, flower, redis, web: "
+                   "site.yml removes")
+
+
+def assert_refused(inventory_path, message):
+    result = ansible("ansible-playbook", "site.yml", "-i", str(inventory_path), "--check")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert message in " ".join(output.split()), output[-3000:]

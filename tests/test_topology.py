@@ -48,3 +48,45 @@ def test_redis_on_the_same_host_is_reached_on_loopback(tmp_path):
     values = resolve(tmp_path, {"redis": {"hosts": ["web1"]}, "web": {"hosts": ["web1"]}})
     assert values["redis"] == ["127.0.0.1", 6379]
     assert values["db"][0] == "127.0.0.1"
+
+
+def test_the_removal_plays_take_the_hosts_that_left_a_group(tmp_path):
+    """The plays of site.yml that remove units (a host left the group, or is
+    retired), with their own host patterns: each takes exactly the app hosts
+    outside its group and the retired hosts; playbooks/retired.yml takes the
+    retired hosts only."""
+    import yaml
+    from conftest import ROOT
+
+    removal = {}
+    for name in ("workers", "web", "beat", "flower", "retired"):
+        for play in yaml.safe_load((ROOT / "playbooks" / f"{name}.yml").read_text()):
+            if play["name"].startswith(("No ", "Retired hosts")):
+                removal[play["name"]] = play["hosts"]
+    assert len(removal) == 5, removal
+    local = {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}
+    inventory = {"all": {"children": {
+        "web": {"hosts": {"web1": local}}, "celery_beat": {"hosts": {"web1": local}},
+        "flower": {"hosts": {"web1": local}}, "celery_workers": {"hosts": {"worker1": local}},
+        "redis": {"hosts": {"redis1": local}}, "retired": {"hosts": {"old1": local}}}}}
+    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
+    plays = [{"name": name, "hosts": pattern, "gather_facts": False, "tasks": [
+        {"ansible.builtin.lineinfile": {"path": str(tmp_path / "targets"), "create": True, "mode": "0600",
+                                        "line": f"{name}={{{{ inventory_hostname }}}}"}, "throttle": 1}]}
+             for name, pattern in removal.items()]
+    (tmp_path / "removal.yml").write_text(json.dumps(plays))
+    result = ansible("ansible-playbook", "-i", str(tmp_path / "hosts.json"),
+                     "playbooks/topology.yml", str(tmp_path / "removal.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Could not match" not in result.stdout + result.stderr
+    targets = {}
+    for line in (tmp_path / "targets").read_text().splitlines():
+        play, host = line.split("=")
+        targets.setdefault(play, set()).add(host)
+    assert targets == {
+        "No worker pools outside the celery_workers group": {"web1", "old1"},
+        "No gunicorn outside the web group": {"worker1", "old1"},
+        "No beat outside the celery_beat group": {"worker1", "old1"},
+        "No Flower outside the flower group": {"worker1", "old1"},
+        "Retired hosts (the app's settings and secrets)": {"old1"},
+    }

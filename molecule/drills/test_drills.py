@@ -17,11 +17,26 @@ import json
 import os
 import shlex
 import subprocess
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import APP, SUMMARY, backend, expected_pools, hosts, nodename, run_playbooks, variables
+import yaml
+from conftest import (
+    APP,
+    FLOWER,
+    INVENTORY,
+    SUMMARY,
+    backend,
+    expected_pools,
+    hosts,
+    http,
+    nodename,
+    run_playbooks,
+    variables,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -62,6 +77,23 @@ def automatic_restarts(since):
 def run_playbook(**extra):
     EXTRA_VARS.update(extra)
     run_playbooks("site.yml", extra_vars=EXTRA_VARS)
+
+
+@contextmanager
+def inventory_moving(host, source, destination):
+    """The scenario's inventory with `host` moved from group `source` to
+    `destination`, as an operator edits it (its group_vars and host_vars are
+    linked in: they sit next to the inventory file)."""
+    inventory = yaml.safe_load(Path(INVENTORY).read_text())
+    connection = inventory[source]["hosts"].pop(host)
+    inventory.setdefault(destination, {}).setdefault("hosts", {})[host] = connection
+    with tempfile.TemporaryDirectory() as directory:
+        for name in ("group_vars", "host_vars"):
+            if (Path(INVENTORY).parent / name).exists():
+                (Path(directory) / name).symlink_to(Path(INVENTORY).parent / name)
+        edited = Path(directory) / "hosts.yml"
+        edited.write_text(yaml.safe_dump(inventory))
+        yield edited
 
 
 def wait_for_pools(worker, timeout=120):
@@ -201,16 +233,55 @@ def test_redis_restart():
     drill("redis-restart", disturb)
 
 
-def test_redis_password_rotation_and_rolling_redeploy():
-    """The first run is also the rolling redeploy: the new password changes
-    the app's environment, so every pool on every worker host (one host at a
-    time), gunicorn, beat and Flower restart on the new release."""
-    old = variables(web_name())["redis_celery_password"]
+def test_secret_rotation_and_rolling_redeploy():
+    """docs/RUNBOOK.md's "Rotate secrets": the Redis password in two runs
+    (new + previous, then new only), and in the first run also Django's
+    secret key and Flower's password. The first run is also the rolling
+    redeploy: the new secrets change the app's environment, so every pool on
+    every worker host (one host at a time), gunicorn, beat and Flower restart
+    on the new release."""
+    web = web_name()
+    old = variables(web)["redis_celery_password"]
     new = "drill-rotated-celery-5b7e9d1c3a"
+    flower_user = variables(hosts("flower")[0])["flower_basic_auth"][0]
+    flower_new = [{"username": flower_user["username"], "password": "drill-rotated-flower-9c2e4a7b"}]
+    django = "drill-rotated-django-secret-key-3f8a1d6c9e2b7f4a0d5c"
 
     def disturb():
-        run_playbook(redis_celery_password=new, redis_celery_password_previous=old)
+        run_playbook(redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
+                     app_secret_key=django)
         EXTRA_VARS.pop("redis_celery_password_previous")
         run_playbook()
 
     drill("password-rotation", disturb)
+    flower = backend(hosts("flower")[0])
+    url = f"http://{FLOWER}/api/workers"
+    assert http(flower, "GET", url, auth=f"{flower_user['username']}:{flower_new[0]['password']}")["status"] == 200
+    assert http(flower, "GET", url, auth=f"{flower_user['username']}:{flower_user['password']}")["status"] == 401
+    environment = backend(web).file(f"/etc/{APP}/app.env").content_string
+    assert django in environment
+
+
+def test_retiring_a_worker_host_then_adding_it_back():
+    """docs/RUNBOOK.md's "Remove a worker host" and "Add a worker host". The
+    operator moves the last worker host from celery_workers to retired while
+    tasks flow: site.yml stops its pools (each a warm shutdown: running tasks
+    finish, reserved ones go back to Redis), removes its units, settings and
+    secrets, and the other worker hosts take the rest. Then the host goes back
+    into celery_workers, and the next run deploys it again."""
+    worker = hosts("celery_workers")[-1]
+    host = backend(worker)
+
+    def disturb():
+        with inventory_moving(worker, "celery_workers", "retired") as edited:
+            run_playbooks("site.yml", extra_vars=EXTRA_VARS, inventory=edited)
+
+    drill("worker-host-retired", disturb, skip_hosts={worker})
+    assert host.run("systemctl list-unit-files --no-legend 'celery-worker*'").stdout.strip() == ""
+    assert host.run("pgrep -f '[c]elery_launcher.py'").stdout.strip() == ""
+    assert not host.file(f"/etc/{APP}").exists, "the retired host keeps the app's secrets"
+
+    run_playbook()
+    wait_for_pools(worker)
+    for pool in expected_pools(worker):
+        assert host.service(f"celery-worker@{pool['name']}").is_enabled
