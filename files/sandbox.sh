@@ -65,21 +65,6 @@ up() {
 
   step "5/5 proof: ansible-playbook playbooks/check.yml, then a task through the published ports"
   ansible-playbook playbooks/check.yml -i "$inventory"
-  # The Django admin's user (a sandbox convenience: production creates its
-  # own with djangoapp-manage createsuperuser). The password goes through
-  # stdin, never a command line.
-  python3 - "$vault" <<'PY' | docker exec --interactive "$container" djangoapp-manage shell --verbosity=0
-import re, sys
-secrets = dict(re.findall(r'^(\w+): "(.*)"$', open(sys.argv[1]).read(), re.M))
-print(f"""
-from django.contrib.auth import get_user_model
-user, _ = get_user_model().objects.get_or_create(username="admin")
-if not (user.is_superuser and user.check_password({secrets["vault_admin_password"]!r})):
-    user.is_staff = user.is_superuser = True
-    user.set_password({secrets["vault_admin_password"]!r})
-    user.save()
-""")
-PY
   python3 files/sandbox_prove.py --vault "$vault" --container "$container" \
     --web "http://127.0.0.1:$web_port" --flower "http://127.0.0.1:$flower_port"
 }

@@ -3,7 +3,8 @@ a task sent over the HTTP API to each queue and its result, beat's last
 heartbeat (the sample app's Heartbeat rows: beat -> Redis -> a pool ->
 PostgreSQL), Flower healthy and listing every pool, the Django admin's login
 page. Then print the URLs and where the credentials are. files/sandbox.sh
-runs it; standard library only."""
+runs it; it also creates the Django admin's user. Standard library only. The browser
+test reads the secrets with read_vault()."""
 
 import argparse
 import base64
@@ -19,6 +20,29 @@ import urllib.request
 PROBES = {"default": ("add", {"args": [2, 3]}, 5), "io": ("nap", {"args": [0.1]}, None)}
 POOLS = ("default", "io")
 HEARTBEAT_SECONDS = 10  # app_heartbeat_seconds in inventories/sandbox
+
+
+def read_vault(path):
+    """The sandbox's secrets: files/new-vault.sh --plain writes one
+    `name: "value"` line each."""
+    with open(path) as lines:
+        return dict(re.findall(r'^(\w+): "(.*)"$', lines.read(), re.MULTILINE))
+
+
+def ensure_admin(container, password):
+    """The Django admin's user `admin` (a sandbox convenience: production
+    creates its own with djangoapp-manage createsuperuser). The password goes
+    through stdin, never a command line."""
+    script = f"""
+from django.contrib.auth import get_user_model
+user, _ = get_user_model().objects.get_or_create(username="admin")
+if not (user.is_superuser and user.check_password({password!r})):
+    user.is_staff = user.is_superuser = True
+    user.set_password({password!r})
+    user.save()
+"""
+    subprocess.run(["docker", "exec", "--interactive", container, "djangoapp-manage", "shell", "--verbosity=0"],
+                   input=script, text=True, check=True)
 
 
 def request(url, body=None, headers=None):
@@ -93,8 +117,8 @@ def main():
     parser.add_argument("--web", required=True)
     parser.add_argument("--flower", required=True)
     options = parser.parse_args()
-    with open(options.vault) as lines:
-        secrets = dict(re.findall(r'^(\w+): "(.*)"$', lines.read(), re.M))
+    secrets = read_vault(options.vault)
+    ensure_admin(options.container, secrets["vault_admin_password"])
 
     task_round_trip(options.web, secrets["vault_app_api_token"])
     beat(options.container)

@@ -7,7 +7,7 @@ artifacts/screenshots/ (CI keeps them)."""
 import base64
 import json
 import os
-import re
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -23,13 +23,17 @@ VAULT = ROOT / "inventories/sandbox/group_vars/all/vault.yml"
 SHOTS = ROOT / "artifacts/screenshots"
 WEB = f"http://127.0.0.1:{os.environ.get('SANDBOX_WEB_PORT', '8000')}"
 FLOWER = f"http://127.0.0.1:{os.environ.get('SANDBOX_FLOWER_PORT', '5555')}"
+# files/sandbox_prove.py: how the sandbox script reads the same secrets.
+sys.path.insert(0, str(ROOT / "files"))
+from sandbox_prove import read_vault  # noqa: E402
+
 # inventories/sandbox: its pools and its host's name.
 NODES = ("default@sandbox1", "io@sandbox1")
 
 
 @pytest.fixture(scope="module")
 def secrets():
-    return dict(re.findall(r'^(\w+): "(.*)"$', VAULT.read_text(), re.M))
+    return read_vault(VAULT)
 
 
 @pytest.fixture

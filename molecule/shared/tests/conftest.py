@@ -58,7 +58,10 @@ def run_playbooks(*playbooks, extra_vars=None, limit=None, options=(), succeed=T
     this scenario's hosts, as an operator would; fails with the output unless
     `succeed` is false (the caller then reads returncode and stdout).
     `inventory`: another inventory than the scenario's (an operator's edit)."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    # Molecule forces colour on (ANSIBLE_FORCE_COLOR), and its ansible.cfg
+    # sends failed results to stderr (display_failed_stderr): plain text, and
+    # callers that read a failure read stdout + stderr.
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     with tempfile.NamedTemporaryFile("w", suffix=".json") as extra:
         json.dump(extra_vars or {}, extra)
         extra.flush()
