@@ -7,14 +7,14 @@
 #   files/sandbox.sh up        create or update it, then prove it works
 #   files/sandbox.sh destroy   remove the container (the secrets file stays)
 #
-# Environment: SANDBOX_DISTRO (debian12 or debian13), SANDBOX_WEB_PORT
+# Environment: SANDBOX_DISTRO (debian13, the default, or debian12), SANDBOX_WEB_PORT
 # (8000), SANDBOX_FLOWER_PORT (5555).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 inventory=inventories/sandbox
 container=djangoapp-sandbox
-distro=${SANDBOX_DISTRO:-debian12}
+distro=${SANDBOX_DISTRO:-debian13}
 web_port=${SANDBOX_WEB_PORT:-8000}
 flower_port=${SANDBOX_FLOWER_PORT:-5555}
 vault=$inventory/group_vars/all/vault.yml

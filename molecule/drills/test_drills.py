@@ -16,6 +16,7 @@ journal is printed), never on time. The table goes to stdout and to docs/RELIABI
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -35,6 +36,7 @@ from conftest import (
     http,
     nodename,
     run_playbooks,
+    run_task,
     variables,
 )
 
@@ -233,27 +235,67 @@ def test_redis_restart():
     drill("redis-restart", disturb)
 
 
-def test_secret_rotation_and_rolling_redeploy():
-    """docs/RUNBOOK.md's "Rotate secrets": the Redis password in two runs
-    (new + previous, then new only), and in the first run also Django's
-    secret key and Flower's password. The first run is also the rolling
-    redeploy: the new secrets change the app's environment, so every pool on
-    every worker host (one host at a time), gunicorn, beat and Flower restart
-    on the new release."""
+def app_units():
+    """Every app unit of the stack, per host: {(host, unit): MainPID}."""
+    units = {name: ["gunicorn"] for name in hosts("web")}
+    for name in hosts("celery_workers"):
+        units.setdefault(name, []).extend(f"celery-worker@{pool['name']}" for pool in expected_pools(name))
+    for group, unit in (("celery_beat", "celery-beat"), ("flower", "flower")):
+        for name in hosts(group):
+            units.setdefault(name, []).append(unit)
+    return {(name, unit): backend(name).check_output(f"systemctl show --property=MainPID --value {unit}")
+            for name, names in units.items() for unit in names}
+
+
+def test_secret_rotation_upgrade_new_queue_and_rollback():
+    """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back" and
+    "Add a pool with a new queue", in two runs of site.yml while tasks flow.
+    The first run rotates the Redis password (new + previous), Django's secret
+    key and Flower's password, deploys new code (a copy of app/ with one more
+    file) and adds a pool on a new queue: a rolling redeploy of every unit,
+    one worker host at a time; a task routed to the new queue is then served
+    by the new pool. The second run keeps the new Redis password only, puts
+    the previous code back (the rollback: every unit restarts on it) and
+    removes the pool again."""
     web = web_name()
     old = variables(web)["redis_celery_password"]
     new = "drill-rotated-celery-5b7e9d1c3a"
     flower_user = variables(hosts("flower")[0])["flower_basic_auth"][0]
     flower_new = [{"username": flower_user["username"], "password": "drill-rotated-flower-9c2e4a7b"}]
     django = "drill-rotated-django-secret-key-3f8a1d6c9e2b7f4a0d5c"
+    # The pools the side effect left (recorded on the hosts: Molecule rewrites its inventory).
+    recorded = backend(hosts("celery_workers")[0]).file("/var/tmp/molecule-pools.json")  # noqa: S108
+    pools = json.loads(recorded.content_string)
+    queues = variables(web)["app_task_queues"]
+    marker = f"/opt/{APP}/src/DRILL-UPGRADE"
+    seen = {}
 
     def disturb():
-        run_playbook(redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
-                     app_secret_key=django)
-        EXTRA_VARS.pop("redis_celery_password_previous")
+        with tempfile.TemporaryDirectory() as directory:
+            upgraded = Path(directory) / "app"
+            shutil.copytree(ROOT / "app", upgraded, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            (upgraded / "DRILL-UPGRADE").write_text("the drill's upgrade\n")
+            run_playbook(redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
+                         app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
+                         celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
+        seen["upgraded"] = {name: backend(name).file(marker).exists for name in hosts("web") + hosts("celery_workers")}
+        seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
+        seen["pids"] = app_units()
+        for name in ("redis_celery_password_previous", "app_src_dir", "app_task_queues", "celery_worker_pools"):
+            EXTRA_VARS.pop(name)
         run_playbook()
 
-    drill("password-rotation", disturb)
+    drill("rotation-upgrade-rollback", disturb)
+    assert all(seen["upgraded"].values()), f"hosts without the upgrade: {seen['upgraded']}"
+    assert seen["reports"]["status"] == "SUCCESS", seen["reports"]
+    assert seen["reports"]["result"]["hostname"].startswith("reports@"), seen["reports"]
+    rolled_back = {name: backend(name).file(marker).exists for name in hosts("web") + hosts("celery_workers")}
+    assert not any(rolled_back.values()), f"hosts still on the upgrade: {rolled_back}"
+    after = app_units()
+    assert not [unit for unit, pid in after.items() if pid in ("0", seen["pids"].get(unit))], (
+        f"units not restarted on the rolled-back release: before {seen['pids']}, after {after}")
+    for worker in hosts("celery_workers"):
+        assert not backend(worker).file("/etc/systemd/system/celery-worker@reports.service.d").exists
     flower = backend(hosts("flower")[0])
     url = f"http://{FLOWER}/api/workers"
     assert http(flower, "GET", url, auth=f"{flower_user['username']}:{flower_new[0]['password']}")["status"] == 200

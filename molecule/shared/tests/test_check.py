@@ -3,7 +3,6 @@ sandbox's proof): it passes on the deployed stack, and a pool that does not
 answer fails it by name, with the pool's journal lines."""
 
 import json
-import os
 import re
 import time
 
@@ -31,8 +30,6 @@ def test_check_passes_on_the_deployed_stack():
         assert "beat last sent " in output, output[-3000:]
 
 
-# Stopping a pool costs about 15 s: the all-in-one scenario covers it.
-@pytest.mark.skipif(os.environ.get("MOLECULE_SCENARIO_NAME") != "default", reason="run by the default scenario")
 def test_check_names_a_pool_that_does_not_answer():
     worker = hosts("celery_workers")[0]
     pool = expected_pools(worker)[-1]["name"]
