@@ -21,7 +21,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:catalog
 # The local sandbox (files/sandbox.sh, inventories/sandbox).
 SANDBOX_DISTRO ?= debian13
 
-.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test sandbox sandbox-test sandbox-destroy clean
+.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,7 +87,14 @@ molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 drills: install ## The cluster scenario with its reliability drills (docs/RELIABILITY.md)
 	$(MAKE) molecule MOLECULE_RUNS=debian12:cluster
 
-test: lint syntax unit app-test molecule sandbox sandbox-test ## The whole suite: what .ci/run runs
+# The first stage's pieces are independent, two at a time: the test-host
+# images build and Chromium downloads while the linters and tests run.
+test: ## The whole suite: what .ci/run runs
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint syntax unit app-test images browser
+	$(MAKE) --no-print-directory molecule sandbox sandbox-test
+
+browser: ## Headless Chromium and its driver for sandbox-test, from Debian
+	files/bootstrap.sh --browser
 
 # A fresh machine may lack python3-venv or the Docker engine: bootstrap first.
 sandbox: ## The whole stack in a local container: web app on 127.0.0.1:8000, Flower on :5555
@@ -96,7 +103,7 @@ sandbox: ## The whole stack in a local container: web app on 127.0.0.1:8000, Flo
 	SANDBOX_DISTRO=$(SANDBOX_DISTRO) files/sandbox.sh up
 
 sandbox-test: install ## Flower and the Django admin of the running sandbox in headless Chromium (screenshots: artifacts/screenshots/)
-	files/bootstrap.sh --browser
+	$(MAKE) --no-print-directory browser
 	pytest -q tests/browser
 
 sandbox-destroy: ## Remove the sandbox container (its secrets file stays)
