@@ -37,7 +37,12 @@ up() {
   fi
 
   step "3/5 container $container"
-  if [[ $(docker inspect -f '{{.State.Running}}' "$container" 2> /dev/null) == true ]]; then
+  # The container is labelled with its vault's checksum: a sandbox deployed
+  # with other secrets (a new vault, another clone) is made again, since its
+  # Redis, database and units hold the old ones.
+  secrets=$(sha256sum "$vault" | cut -c1-64)
+  if [[ $(docker inspect -f '{{.State.Running}} {{index .Config.Labels "djangoapp.secrets"}}' "$container" 2> /dev/null) \
+    == "true $secrets" ]]; then
     echo "running"
   else
     docker rm -f "$container" > /dev/null 2>&1 || true
@@ -45,7 +50,7 @@ up() {
       || docker network create --subnet "$subnet" "$container" > /dev/null
     # The options that boot systemd in a container here (as the Molecule
     # scenarios); the ports are published on loopback only.
-    docker run --detach --name "$container" --hostname sandbox1 \
+    docker run --detach --name "$container" --hostname sandbox1 --label "djangoapp.secrets=$secrets" \
       --cgroupns host --cap-add SYS_ADMIN --cap-add NET_ADMIN \
       --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
       --volume /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
