@@ -35,6 +35,7 @@ from conftest import (
     hosts,
     http,
     nodename,
+    recorded_pools,
     run_playbooks,
     run_task,
     variables,
@@ -263,12 +264,14 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     flower_user = variables(hosts("flower")[0])["flower_basic_auth"][0]
     flower_new = [{"username": flower_user["username"], "password": "drill-rotated-flower-9c2e4a7b"}]
     django = "drill-rotated-django-secret-key-3f8a1d6c9e2b7f4a0d5c"
-    # The pools the side effect left (recorded on the hosts: Molecule rewrites its inventory).
-    recorded = backend(hosts("celery_workers")[0]).file("/var/tmp/molecule-pools.json")  # noqa: S108
-    pools = json.loads(recorded.content_string)
+    pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
-    marker = f"/opt/{APP}/src/DRILL-UPGRADE"
     seen = {}
+
+    def on_upgrade():
+        """Which app hosts have the upgrade's extra file in their code."""
+        return {name: backend(name).file(f"/opt/{APP}/src/DRILL-UPGRADE").exists
+                for name in hosts("web") + hosts("celery_workers")}
 
     def disturb():
         with tempfile.TemporaryDirectory() as directory:
@@ -278,7 +281,7 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
             run_playbook(redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
                          app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
                          celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
-        seen["upgraded"] = {name: backend(name).file(marker).exists for name in hosts("web") + hosts("celery_workers")}
+        seen["upgraded"] = on_upgrade()
         seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
         seen["pids"] = app_units()
         for name in ("redis_celery_password_previous", "app_src_dir", "app_task_queues", "celery_worker_pools"):
@@ -289,7 +292,7 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     assert all(seen["upgraded"].values()), f"hosts without the upgrade: {seen['upgraded']}"
     assert seen["reports"]["status"] == "SUCCESS", seen["reports"]
     assert seen["reports"]["result"]["hostname"].startswith("reports@"), seen["reports"]
-    rolled_back = {name: backend(name).file(marker).exists for name in hosts("web") + hosts("celery_workers")}
+    rolled_back = on_upgrade()
     assert not any(rolled_back.values()), f"hosts still on the upgrade: {rolled_back}"
     after = app_units()
     assert not [unit for unit, pid in after.items() if pid in ("0", seen["pids"].get(unit))], (

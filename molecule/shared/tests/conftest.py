@@ -134,14 +134,19 @@ def celery_json(host, *args):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def recorded_pools(worker):
+    """The pools the scenario's side effect applied to a worker host, as the
+    inventory gives them (recorded on the host, since Molecule rewrites its
+    inventory on every action); None before the side effect."""
+    recorded = backend(worker).file("/var/tmp/molecule-pools.json")  # noqa: S108 (on the test host)
+    return json.loads(recorded.content_string) if recorded.exists else None
+
+
 def expected_pools(worker):
     """A worker host's pools, with the role's defaults: those the scenario's
-    side effect applied (recorded on the host, since Molecule rewrites its
-    inventory on every action), else the inventory's."""
-    recorded = backend(worker).file("/var/tmp/molecule-pools.json")
-    if recorded.exists:
-        pools = json.loads(recorded.content_string)
-    else:
+    side effect applied, else the inventory's."""
+    pools = recorded_pools(worker)
+    if pools is None:
         pools = variables(worker).get("celery_worker_pools", role_default("celery_worker", "celery_worker_pools"))
     return [dict(POOL_DEFAULTS, **pool) for pool in pools]
 

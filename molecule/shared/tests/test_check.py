@@ -2,12 +2,11 @@
 sandbox's proof): it passes on the deployed stack, and a pool that does not
 answer fails it by name, with the pool's journal lines."""
 
-import json
 import re
 import time
 
 import pytest
-from conftest import APP, backend, expected_pools, hosts, nodename, run_playbooks
+from conftest import APP, backend, expected_pools, hosts, nodename, recorded_pools, run_playbooks
 
 pytestmark = pytest.mark.skipif(not hosts("celery_workers"), reason="this scenario has no workers")
 
@@ -16,8 +15,8 @@ def as_deployed():
     """The side effect changed the pools after Molecule wrote its inventory
     (it rewrites it on every action): give check.yml the pools the worker
     hosts run, recorded on them."""
-    recorded = backend(hosts("celery_workers")[0]).file("/var/tmp/molecule-pools.json")
-    return {"celery_worker_pools": json.loads(recorded.content_string)} if recorded.exists else {}
+    pools = recorded_pools(hosts("celery_workers")[0])
+    return {} if pools is None else {"celery_worker_pools": pools}
 
 
 def test_check_passes_on_the_deployed_stack():
