@@ -16,11 +16,19 @@ def test_weak_password_is_refused_without_printing_it(inventory, weak):
     assert weak not in result.stdout + result.stderr
 
 
-def test_previous_password_equal_to_the_new_one_is_refused(inventory):
-    variables = dict(GOOD, redis_celery_password_previous=GOOD["redis_celery_password"])
-    result = run_site(inventory(["redis"], variables))
-    assert_stopped_in_preflight(result, "redis_celery_password_previous must be the old password")
-    assert GOOD["redis_celery_password"] not in result.stdout + result.stderr
+DB_SECRET = "a-long-random-db-secret-789"
+
+
+@pytest.mark.parametrize(("group", "secret", "message"), [
+    ("redis", "redis_celery_password", "redis_celery_password_previous must be the old password"),
+    ("postgresql", "postgresql_app_password", "postgresql_app_password_previous is the old password"),
+])
+def test_previous_password_equal_to_the_new_one_is_refused(inventory, group, secret, message):
+    variables = dict(GOOD, postgresql_app_password=DB_SECRET)
+    variables[f"{secret}_previous"] = variables[secret]
+    result = run_site(inventory([group], variables))
+    assert_stopped_in_preflight(result, message)
+    assert variables[secret] not in result.stdout + result.stderr
 
 
 def test_role_owned_directive_is_refused(inventory):
@@ -51,6 +59,6 @@ def test_good_input_passes_preflight(inventory):
 
 
 def test_hosts_outside_the_redis_group_need_no_redis_secrets(inventory):
-    variables = {"postgresql_app_password": "a-long-random-db-secret-789"}
+    variables = {"postgresql_app_password": DB_SECRET}
     result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(["postgresql"], variables)))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -22,6 +22,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -251,19 +252,22 @@ def app_units():
 def test_secret_rotation_upgrade_new_queue_and_rollback():
     """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back" and
     "Add a pool with a new queue", in two runs of site.yml while tasks flow.
-    The first run rotates the Redis password (new + previous), Django's secret
-    key and Flower's password, deploys new code (a copy of app/ with one more
-    file) and adds a pool on a new queue: a rolling redeploy of every unit,
-    one worker host at a time; a task routed to the new queue is then served
-    by the new pool. The second run keeps the new Redis password only, puts
-    the previous code back (the rollback: every unit restarts on it) and
-    removes the pool again."""
+    The first run rotates the Redis and PostgreSQL passwords (new + previous:
+    the app moves to PostgreSQL's second login role), Django's secret key and
+    Flower's password, deploys new code (a copy of app/ with one more file)
+    and adds a pool on a new queue: a rolling redeploy of every unit, one
+    worker host at a time; a task routed to the new queue is then served by
+    the new pool. The second run keeps the new passwords only (the app back
+    on its own role, the second one dropped), puts the previous code back
+    (the rollback: every unit restarts on it) and removes the pool again."""
     web = web_name()
     old = variables(web)["redis_celery_password"]
     new = "drill-rotated-celery-5b7e9d1c3a"
     flower_user = variables(hosts("flower")[0])["flower_basic_auth"][0]
     flower_new = [{"username": flower_user["username"], "password": "drill-rotated-flower-9c2e4a7b"}]
     django = "drill-rotated-django-secret-key-3f8a1d6c9e2b7f4a0d5c"
+    db_old, db_new = variables(web)["app_db_password"], "drill-rotated-db-password-8d4f1b6e"
+    db_user = variables(hosts("postgresql")[0])["postgresql_app_user"]
     pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
     seen = {}
@@ -279,12 +283,16 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
             shutil.copytree(ROOT / "app", upgraded, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             (upgraded / "DRILL-UPGRADE").write_text("the drill's upgrade\n")
             run_playbook(redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
+                         app_db_password=db_new, postgresql_app_password=db_new,
+                         postgresql_app_password_previous=db_old,
                          app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
                          celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
         seen["upgraded"] = on_upgrade()
+        seen["db_login"] = database_login(backend(web))
         seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
         seen["pids"] = app_units()
-        for name in ("redis_celery_password_previous", "app_src_dir", "app_task_queues", "celery_worker_pools"):
+        for name in ("redis_celery_password_previous", "postgresql_app_password_previous", "app_src_dir",
+                     "app_task_queues", "celery_worker_pools"):
             EXTRA_VARS.pop(name)
         run_playbook()
 
@@ -305,6 +313,20 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     assert http(flower, "GET", url, auth=f"{flower_user['username']}:{flower_user['password']}")["status"] == 401
     environment = backend(web).file(f"/etc/{APP}/app.env").content_string
     assert django in environment
+    assert seen["db_login"] == (f"{db_user}_rotating", db_new), "the first run's app was not on the second role"
+    assert database_login(backend(web)) == (db_user, db_new)
+    query = f"select rolname from pg_roles where rolname = '{db_user}_rotating'"  # noqa: S608 (inventory's name)
+    roles = backend(hosts("postgresql")[0]).check_output(f"runuser -u postgres -- psql -tAc {shlex.quote(query)}")
+    assert roles == "", f"the rotation's login role is still there: {roles}"
+
+
+def database_login(web):
+    """The PostgreSQL user and password in the app's DATABASE_URL on `web`."""
+    environment = web.file(f"/etc/{APP}/app.env").content_string
+    url = next(line for line in environment.splitlines() if line.startswith("DATABASE_URL="))
+    credentials = url.split("//", 1)[1].split("@", 1)[0]
+    user, password = credentials.split(":", 1)
+    return user, unquote(password)
 
 
 def test_retiring_a_worker_host_then_adding_it_back():
