@@ -21,7 +21,8 @@ needs=(
 for option in "$@"; do
   case $option in
     # The sample app's tests start their own redis-server on a spare port.
-    --tests) needs+=(redis-server redis-server) ;;
+    # Flower's SSH-tunnel test opens a tunnel with the OpenSSH client.
+    --tests) needs+=(redis-server redis-server ssh openssh-client) ;;
     # Headless Chromium and its driver, from Debian: the browser test.
     --browser) needs+=(chromium chromium chromedriver chromium-driver) ;;
     *) echo "usage: $0 [--tests] [--browser]" >&2; exit 2 ;;

@@ -37,6 +37,7 @@ from conftest import (
     http,
     nodename,
     recorded_pools,
+    role_default,
     run_playbooks,
     run_task,
     variables,
@@ -267,7 +268,8 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     flower_new = [{"username": flower_user["username"], "password": "drill-rotated-flower-9c2e4a7b"}]
     django = "drill-rotated-django-secret-key-3f8a1d6c9e2b7f4a0d5c"
     db_old, db_new = variables(web)["app_db_password"], "drill-rotated-db-password-8d4f1b6e"
-    db_user = variables(hosts("postgresql")[0])["postgresql_app_user"]
+    db_user = variables(hosts("postgresql")[0]).get("postgresql_app_user",
+                                                     role_default("postgresql", "postgresql_app_user"))
     pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
     seen = {}

@@ -18,6 +18,8 @@ packages=(
   systemd systemd-sysv dbus
   python3 python3-apt sudo
   ca-certificates iproute2 procps
+  # The runbook's SSH tunnel to Flower is tested through the host's sshd.
+  openssh-server
 )
 
 declare -A suite=([debian12]=bookworm [debian13]=trixie)

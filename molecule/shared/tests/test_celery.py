@@ -2,8 +2,13 @@
 Flower; routing, retries, dead letters, and an operator's inventory edit
 (made by the scenario's side effect)."""
 
+import base64
 import json
+import shlex
+import socket
+import subprocess
 import time
+import urllib.request
 
 import pytest
 from conftest import (
@@ -187,6 +192,48 @@ def test_flower_lists_every_pool_node_online(flower):
             break
         assert time.monotonic() < deadline, f"Flower shows {sorted(online)} online, not {sorted(expected)}"
         time.sleep(3)
+
+
+def test_flower_through_an_ssh_tunnel(flower, tmp_path):
+    """docs/RUNBOOK.md's "Watch": Flower listens on its host's loopback only;
+    an operator reaches it with `ssh -L 5555:127.0.0.1:5555 <flower host>`
+    (here from the controller to the test host's sshd, with a throwaway key)."""
+    host, auth = flower
+    name = hosts("flower")[0]
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    address = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                              name], check=True, capture_output=True, text=True).stdout.split()[0]
+    flower_port = int(FLOWER.rsplit(":", 1)[1])
+    with socket.socket() as probe:  # Flower does not answer on the host's own address
+        assert probe.connect_ex((address, flower_port)) != 0, f"Flower answers on {address}:{flower_port}"
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        local = free.getsockname()[1]
+    host.run_expect([0], f"install -d -m 700 /root/.ssh && echo {shlex.quote(key.with_suffix('.pub').read_text())}"
+                         " > /root/.ssh/authorized_keys")
+    tunnel = subprocess.Popen(["ssh", "-i", str(key), "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+                               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                               "-L", f"127.0.0.1:{local}:{FLOWER}", f"root@{address}"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{local}/api/workers?status=1", headers={
+            "Authorization": "Basic " + base64.b64encode(auth.encode()).decode()})
+        deadline = time.monotonic() + 30
+        while True:
+            assert tunnel.poll() is None, f"ssh exited: {tunnel.stderr.read()}"
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+                    workers = json.loads(response.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no answer through the tunnel within 30 s"
+                time.sleep(1)
+        assert set(every_pool_node()) <= set(workers), workers
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=10)
+        host.run("rm -f /root/.ssh/authorized_keys")
 
 
 def test_flower_metrics_are_prometheus(flower):
