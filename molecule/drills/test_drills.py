@@ -260,7 +260,9 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     worker host at a time; a task routed to the new queue is then served by
     the new pool. The second run keeps the new passwords only (the app back
     on its own role, the second one dropped), puts the previous code back
-    (the rollback: every unit restarts on it) and removes the pool again."""
+    (the rollback: every unit restarts on it) and removes the pool again; it
+    stops midway after the first worker host, and the next run restarts
+    every unit the interrupted one left on the upgrade's release."""
     web = web_name()
     old = variables(web)["redis_celery_password"]
     new = "drill-rotated-celery-5b7e9d1c3a"
@@ -296,17 +298,27 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
         for name in ("redis_celery_password_previous", "postgresql_app_password_previous", "app_src_dir",
                      "app_task_queues", "celery_worker_pools"):
             EXTRA_VARS.pop(name)
+        # The rollback stops midway, as a run that fails in the workers play
+        # does: every play up to the app's, then the first worker host only.
+        run_playbooks("playbooks/preflight.yml", "playbooks/redis.yml", "playbooks/postgresql.yml",
+                      "playbooks/app.yml", extra_vars=EXTRA_VARS)
+        run_playbooks("playbooks/workers.yml", extra_vars=EXTRA_VARS, limit=hosts("celery_workers")[0])
+        seen["stale"] = [unit for unit, pid in app_units().items() if pid == seen["pids"].get(unit)]
+        # The next run finishes it. Every file is already written; only the
+        # units' release stamps tell it what to restart.
         run_playbook()
 
     drill("rotation-upgrade-rollback", disturb)
     assert all(seen["upgraded"].values()), f"hosts without the upgrade: {seen['upgraded']}"
     assert seen["reports"]["status"] == "SUCCESS", seen["reports"]
     assert seen["reports"]["result"]["hostname"].startswith("reports@"), seen["reports"]
+    assert seen["stale"], "the interrupted rollback was meant to leave units on the upgrade's release"
     rolled_back = on_upgrade()
     assert not any(rolled_back.values()), f"hosts still on the upgrade: {rolled_back}"
     after = app_units()
     assert not [unit for unit, pid in after.items() if pid in ("0", seen["pids"].get(unit))], (
-        f"units not restarted on the rolled-back release: before {seen['pids']}, after {after}")
+        f"units not restarted on the rolled-back release: before {seen['pids']}, after {after} "
+        f"(left on the upgrade by the interrupted run: {seen['stale']})")
     for worker in hosts("celery_workers"):
         assert not backend(worker).file("/etc/systemd/system/celery-worker@reports.service.d").exists
     flower = backend(hosts("flower")[0])
