@@ -252,7 +252,8 @@ def app_units():
 
 def test_secret_rotation_upgrade_new_queue_and_rollback():
     """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back" and
-    "Add a pool with a new queue", in two runs of site.yml while tasks flow.
+    "Add a pool with a new queue", in two runs of site.yml while tasks flow
+    (the second interrupted midway, then finished by a third).
     The first run rotates the Redis and PostgreSQL passwords (new + previous:
     the app moves to PostgreSQL's second login role), Django's secret key and
     Flower's password, deploys new code (a copy of app/ with one more file)
@@ -308,7 +309,9 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
         # units' release stamps tell it what to restart.
         run_playbook()
 
+    failed_logins = failed_database_logins()
     drill("rotation-upgrade-rollback", disturb)
+    assert failed_database_logins() == failed_logins, "PostgreSQL refused a login during the rotation"
     assert all(seen["upgraded"].values()), f"hosts without the upgrade: {seen['upgraded']}"
     assert seen["reports"]["status"] == "SUCCESS", seen["reports"]
     assert seen["reports"]["result"]["hostname"].startswith("reports@"), seen["reports"]
@@ -332,6 +335,14 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     query = f"select rolname from pg_roles where rolname = '{db_user}_rotating'"  # noqa: S608 (inventory's name)
     roles = backend(hosts("postgresql")[0]).check_output(f"runuser -u postgres -- psql -tAc {shlex.quote(query)}")
     assert roles == "", f"the rotation's login role is still there: {roles}"
+
+
+def failed_database_logins():
+    """How many logins PostgreSQL has refused for a wrong password (its log)."""
+    host = backend(hosts("postgresql")[0])
+    logs = "/var/log/postgresql/postgresql-*-main.log"  # a missing log fails here, not counts 0
+    return int(host.check_output(f"ls {logs} > /dev/null && cat {logs} | grep -c 'password authentication failed' "
+                                 "|| test $? = 1"))
 
 
 def database_login(web):
