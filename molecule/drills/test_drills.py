@@ -32,6 +32,7 @@ from conftest import (
     INVENTORY,
     SUMMARY,
     backend,
+    database_url,
     expected_pools,
     hosts,
     http,
@@ -273,6 +274,7 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     db_old, db_new = variables(web)["app_db_password"], "drill-rotated-db-password-8d4f1b6e"
     db_user = variables(hosts("postgresql")[0]).get("postgresql_app_user",
                                                      role_default("postgresql", "postgresql_app_user"))
+    rotating = f"{db_user}_rotating"  # the postgresql role's second login role
     pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
     seen = {}
@@ -309,7 +311,7 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
         # PostgreSQL's second role: the units left behind still log in as it.
         run_playbooks("playbooks/topology.yml", "playbooks/postgresql-rotated.yml", extra_vars=EXTRA_VARS,
                       limit=hosts("postgresql")[0])
-        seen["kept"] = rotating_role(db_user)
+        seen["kept"] = role_exists(rotating)
         # The next run finishes it. Every file is already written; only the
         # units' release stamps tell it what to restart.
         run_playbook()
@@ -335,16 +337,17 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     assert http(flower, "GET", url, auth=f"{flower_user['username']}:{flower_user['password']}")["status"] == 401
     environment = backend(web).file(f"/etc/{APP}/app.env").content_string
     assert django in environment
-    assert seen["db_login"] == (f"{db_user}_rotating", db_new), "the first run's app was not on the second role"
+    assert seen["db_login"] == (rotating, db_new), "the first run's app was not on the second role"
     assert database_login(backend(web)) == (db_user, db_new)
-    assert seen["kept"] == f"{db_user}_rotating", "a run limited to the PostgreSQL host dropped the second role"
-    assert rotating_role(db_user) == "", "the rotation's login role is still there"
+    assert seen["kept"], "a run limited to the PostgreSQL host dropped the second role"
+    assert not role_exists(rotating), "the rotation's login role is still there"
 
 
-def rotating_role(db_user):
-    """The rotation's second login role if it exists on the PostgreSQL host, else ''."""
-    query = f"select rolname from pg_roles where rolname = '{db_user}_rotating'"  # noqa: S608 (inventory's name)
-    return backend(hosts("postgresql")[0]).check_output(f"runuser -u postgres -- psql -tAc {shlex.quote(query)}")
+def role_exists(name):
+    """Whether the PostgreSQL host has the role `name`."""
+    query = f"select rolname from pg_roles where rolname = '{name}'"  # noqa: S608 (a name the test made)
+    roles = backend(hosts("postgresql")[0]).check_output(f"runuser -u postgres -- psql -tAc {shlex.quote(query)}")
+    return roles == name
 
 
 def failed_database_logins():
@@ -357,9 +360,7 @@ def failed_database_logins():
 
 def database_login(web):
     """The PostgreSQL user and password in the app's DATABASE_URL on `web`."""
-    environment = web.file(f"/etc/{APP}/app.env").content_string
-    url = next(line for line in environment.splitlines() if line.startswith("DATABASE_URL="))
-    credentials = url.split("//", 1)[1].split("@", 1)[0]
+    credentials = database_url(web).split("//", 1)[1].split("@", 1)[0]
     user, password = credentials.split(":", 1)
     return user, unquote(password)
 

@@ -122,6 +122,12 @@ def run_task(host, name, body=None, timeout=60):
     return wait_for_task(host, posted["body"]["task_id"], timeout=timeout)
 
 
+def database_url(host):
+    """The DATABASE_URL line of the app's environment file on `host`."""
+    return next(line for line in host.file(f"/etc/{APP}/app.env").content_string.splitlines()
+                if line.startswith("DATABASE_URL="))
+
+
 def manage(host, *args):
     result = host.run(f"{APP}-manage " + " ".join(shlex.quote(a) for a in args))
     assert result.rc == 0, result.stdout + result.stderr

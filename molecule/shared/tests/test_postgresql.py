@@ -3,7 +3,7 @@ TLS, verifying the server's certificate and name, and nothing logs in
 without it."""
 
 import pytest
-from conftest import APP, backend, hosts, manage, variables
+from conftest import APP, backend, database_url, hosts, manage, variables
 
 # Run by the app's Python on an app host: log in without TLS.
 PLAIN_LOGIN = """
@@ -27,9 +27,7 @@ def test_the_app_logs_in_over_verified_tls_only(name):
     if name is None or not variables(hosts("postgresql")[0]).get("postgresql_tls"):
         pytest.skip("no PostgreSQL over TLS on another host in this scenario")
     host = backend(name)
-    url = next(line for line in host.file(f"/etc/{APP}/app.env").content_string.splitlines()
-               if line.startswith("DATABASE_URL="))
-    assert "sslmode=verify-full" in url
+    assert "sslmode=verify-full" in database_url(host)
     # The app's own connection is encrypted.
     used = manage(host, "shell", "--no-imports", "-c",
                   "from django.db import connection; c = connection.cursor(); "
