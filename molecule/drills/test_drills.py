@@ -239,6 +239,26 @@ def test_redis_restart():
     drill("redis-restart", disturb)
 
 
+def test_retiring_a_worker_host():
+    """docs/RUNBOOK.md's "Remove a worker host". The operator moves the last
+    worker host from celery_workers to retired while tasks flow: site.yml
+    stops its pools (each a warm shutdown: running tasks finish, reserved ones
+    go back to Redis), removes its units, settings and secrets, and the other
+    worker hosts take the rest. The next drill's first run puts it back
+    ("Add a worker host"): the scenario's inventory has it in celery_workers."""
+    worker = hosts("celery_workers")[-1]
+    host = backend(worker)
+
+    def disturb():
+        with inventory_moving(worker, "celery_workers", "retired") as edited:
+            run_playbooks("site.yml", extra_vars=EXTRA_VARS, inventory=edited)
+
+    drill("worker-host-retired", disturb, skip_hosts={worker})
+    assert host.run("systemctl list-unit-files --no-legend 'celery-worker*'").stdout.strip() == ""
+    assert host.run("pgrep -f '[c]elery_launcher.py'").stdout.strip() == ""
+    assert not host.file(f"/etc/{APP}").exists, "the retired host keeps the app's secrets"
+
+
 def app_units():
     """Every app unit of the stack, per host: {(host, unit): MainPID}."""
     units = {name: ["gunicorn"] for name in hosts("web")}
@@ -252,8 +272,9 @@ def app_units():
 
 
 def test_secret_rotation_upgrade_new_queue_and_rollback():
-    """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back" and
-    "Add a pool with a new queue", in two runs of site.yml while tasks flow
+    """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back",
+    "Add a pool with a new queue" and "Add a worker host" (the host the
+    retire drill left out), in two runs of site.yml while tasks flow
     (the second interrupted midway, then finished by a third).
     The first run rotates the Redis and PostgreSQL passwords (new + previous:
     the app moves to PostgreSQL's second login role), Django's secret key and
@@ -277,6 +298,9 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     rotating = f"{db_user}_rotating"  # the postgresql role's second login role
     pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
+    # The worker host the retire drill left out (when it ran first): the
+    # first run puts it back, as "Add a worker host" does.
+    retired = [name for name in hosts("celery_workers") if not backend(name).file(f"/etc/{APP}").exists]
     seen = {}
 
     def on_upgrade():
@@ -295,6 +319,8 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
                          app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
                          celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
         seen["upgraded"] = on_upgrade()
+        for name in retired:
+            wait_for_pools(name)
         seen["db_login"] = database_login(backend(web))
         seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
         seen["pids"] = app_units()
@@ -303,8 +329,7 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
             EXTRA_VARS.pop(name)
         # The rollback stops midway, as a run that fails in the workers play
         # does: every play up to the app's, then the first worker host only.
-        run_playbooks("playbooks/preflight.yml", "playbooks/redis.yml", "playbooks/postgresql.yml",
-                      "playbooks/app.yml", extra_vars=EXTRA_VARS)
+        run_playbooks("playbooks/preflight.yml", "playbooks/datastores.yml", "playbooks/app.yml", extra_vars=EXTRA_VARS)
         run_playbooks("playbooks/workers.yml", extra_vars=EXTRA_VARS, limit=hosts("celery_workers")[0])
         seen["stale"] = [unit for unit, pid in app_units().items() if pid == seen["pids"].get(unit)]
         # A run that does not reach every app host (here --limit) keeps
@@ -341,6 +366,10 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     assert database_login(backend(web)) == (db_user, db_new)
     assert seen["kept"], "a run limited to the PostgreSQL host dropped the second role"
     assert not role_exists(rotating), "the rotation's login role is still there"
+    for worker in hosts("celery_workers"):
+        wait_for_pools(worker)
+        for pool in expected_pools(worker):
+            assert backend(worker).service(f"celery-worker@{pool['name']}").is_enabled, (worker, pool["name"])
 
 
 def role_exists(name):
@@ -363,28 +392,3 @@ def database_login(web):
     credentials = database_url(web).split("//", 1)[1].split("@", 1)[0]
     user, password = credentials.split(":", 1)
     return user, unquote(password)
-
-
-def test_retiring_a_worker_host_then_adding_it_back():
-    """docs/RUNBOOK.md's "Remove a worker host" and "Add a worker host". The
-    operator moves the last worker host from celery_workers to retired while
-    tasks flow: site.yml stops its pools (each a warm shutdown: running tasks
-    finish, reserved ones go back to Redis), removes its units, settings and
-    secrets, and the other worker hosts take the rest. Then the host goes back
-    into celery_workers, and the next run deploys it again."""
-    worker = hosts("celery_workers")[-1]
-    host = backend(worker)
-
-    def disturb():
-        with inventory_moving(worker, "celery_workers", "retired") as edited:
-            run_playbooks("site.yml", extra_vars=EXTRA_VARS, inventory=edited)
-
-    drill("worker-host-retired", disturb, skip_hosts={worker})
-    assert host.run("systemctl list-unit-files --no-legend 'celery-worker*'").stdout.strip() == ""
-    assert host.run("pgrep -f '[c]elery_launcher.py'").stdout.strip() == ""
-    assert not host.file(f"/etc/{APP}").exists, "the retired host keeps the app's secrets"
-
-    run_playbook()
-    wait_for_pools(worker)
-    for pool in expected_pools(worker):
-        assert host.service(f"celery-worker@{pool['name']}").is_enabled
