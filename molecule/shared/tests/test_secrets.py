@@ -1,12 +1,14 @@
 """No secret shows where it should not, on any host: in a process's command
 line, in the journal, in a file an unrelated user can read under /etc, /opt,
-/srv or /var, nor in the playbook's own output at -vv (with --check --diff)."""
+/srv or /var, nor in the playbook's own output at -vv: the --check --diff
+preview on the new hosts and, on an all-in-one host, a second real run."""
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
-from conftest import SUMMARY, backend, hosts, run_playbooks, variables
+from conftest import INVENTORY, SUMMARY, backend, hosts, run_playbooks, variables
 
 # Run on a host with the secrets on stdin (base64 JSON, so that no secret is
 # on a command line): which of them appear in `ps` and in the journal (as
@@ -58,16 +60,31 @@ def search(name, mode):
     return json.loads(result.stdout)
 
 
-@pytest.mark.last
-def test_check_mode_on_the_converged_host_passes_and_prints_no_secret_at_verbosity_2():
-    # This is also the all-in-one scenario's check-mode run on a converged
-    # host (its test sequence has no separate `check` step).
-    if len(hosts("all")) > 1:
-        pytest.skip("the all-in-one scenario runs this (one host: a quick run)")
-    output = run_playbooks("site.yml", options=["--check", "--diff", "-vv"]).stdout
-    found = {key for key, value in secrets(hosts("all")[0]).items() if value in output}
-    SUMMARY.append(("secrets in site.yml --check --diff -vv",
+def test_the_preview_on_the_new_hosts_printed_no_secret_at_verbosity_2():
+    # prepare.yml's `site.yml --check --diff -vv` on the never-converged
+    # hosts, where every new file's diff shows; it keeps the output next to
+    # the scenario's inventory.
+    output = (Path(INVENTORY).parents[1] / "preview.log").read_text()
+    found = {key for name in hosts("all") for key, value in secrets(name).items() if value in output}
+    SUMMARY.append(("secrets in the preview (site.yml --check --diff -vv on new hosts)",
                     f"{len(output.splitlines())} lines, found: {sorted(found)}"))
+    assert found == set()
+
+
+@pytest.mark.last
+def test_a_run_on_the_converged_host_changes_nothing_and_prints_no_secret_at_verbosity_2():
+    # The all-in-one scenarios' idempotence step (their test sequences have
+    # no separate one): a real run after the suite, at -vv with --diff.
+    if len(hosts("all")) > 1:
+        pytest.skip("the cluster runs Molecule's idempotence step; the all-in-one scenarios run this")
+    output = run_playbooks("site.yml", options=["--diff", "-vv"]).stdout
+    recap = [line.split() for line in output.splitlines() if " ok=" in line and " changed=" in line]
+    assert recap, output[-3000:]
+    changed = [fields[0] for fields in recap if "changed=0" not in fields or "failed=0" not in fields]
+    found = {key for key, value in secrets(hosts("all")[0]).items() if value in output}
+    SUMMARY.append(("secrets in a second site.yml --diff -vv",
+                    f"{len(output.splitlines())} lines, found: {sorted(found)}"))
+    assert changed == [], "\n".join(line for line in output.splitlines() if line.startswith("changed:"))
     assert found == set()
 
 
