@@ -86,13 +86,17 @@ def run_playbook(**extra):
 
 
 @contextmanager
-def inventory_moving(host, source, destination):
-    """The scenario's inventory with `host` moved from group `source` to
-    `destination`, as an operator edits it (its group_vars and host_vars are
-    linked in: they sit next to the inventory file)."""
+def inventory_moving(*moves):
+    """The scenario's inventory with each (host, source, destination) move
+    made, as an operator edits it: the host leaves group `source` and joins
+    group `destination` (None: it only joins, or only leaves). Its
+    group_vars and host_vars are linked in: they sit next to the file."""
     inventory = yaml.safe_load(Path(INVENTORY).read_text())
-    connection = inventory[source]["hosts"].pop(host)
-    inventory.setdefault(destination, {}).setdefault("hosts", {})[host] = connection
+    for host, source, destination in moves:
+        if source:
+            inventory[source]["hosts"].pop(host)
+        if destination:
+            inventory.setdefault(destination, {}).setdefault("hosts", {})[host] = inventory["all"]["hosts"][host]
     with tempfile.TemporaryDirectory() as directory:
         for name in ("group_vars", "host_vars"):
             if (Path(INVENTORY).parent / name).exists():
@@ -239,24 +243,33 @@ def test_redis_restart():
     drill("redis-restart", disturb)
 
 
-def test_retiring_a_worker_host():
-    """docs/RUNBOOK.md's "Remove a worker host". The operator moves the last
-    worker host from celery_workers to retired while tasks flow: site.yml
-    stops its pools (each a warm shutdown: running tasks finish, reserved ones
-    go back to Redis), removes its units, settings and secrets, and the other
-    worker hosts take the rest. The next drill's first run puts it back
-    ("Add a worker host"): the scenario's inventory has it in celery_workers."""
-    worker = hosts("celery_workers")[-1]
-    host = backend(worker)
+def test_retiring_a_worker_host_and_moving_flower():
+    """docs/RUNBOOK.md's "Remove a worker host (or any app host)", in one
+    inventory edit while tasks flow: the last worker host moves from
+    celery_workers to retired, and Flower moves from its host to the first
+    worker host. site.yml stops the retired host's pools (each a warm
+    shutdown: running tasks finish, reserved ones go back to Redis), removes
+    its units, settings and secrets, and the other worker hosts take the
+    rest; Flower's old host loses its unit, settings and credentials, and
+    the new one serves it. The next drill's first run puts everything back
+    (the scenario's inventory): the worker host comes back ("Add a worker
+    host") and Flower returns to its host."""
+    worker, flower_from, flower_to = hosts("celery_workers")[-1], hosts("flower")[0], hosts("celery_workers")[0]
+    host, old_flower = backend(worker), backend(flower_from)
 
     def disturb():
-        with inventory_moving(worker, "celery_workers", "retired") as edited:
+        moves = [(worker, "celery_workers", "retired"), (flower_from, "flower", None), (flower_to, None, "flower")]
+        with inventory_moving(*moves) as edited:
             run_playbooks("site.yml", extra_vars=EXTRA_VARS, inventory=edited)
 
     drill("worker-host-retired", disturb, skip_hosts={worker})
     assert host.run("systemctl list-unit-files --no-legend 'celery-worker*'").stdout.strip() == ""
     assert host.run("pgrep -f '[c]elery_launcher.py'").stdout.strip() == ""
     assert not host.file(f"/etc/{APP}").exists, "the retired host keeps the app's secrets"
+    assert not old_flower.file("/etc/systemd/system/flower.service").exists
+    assert not old_flower.file(f"/etc/{APP}/flower.env").exists, "Flower's old host keeps its credentials"
+    assert old_flower.run("pgrep -f '[f]lower'").stdout.strip() == ""
+    assert backend(flower_to).service("flower").is_running
 
 
 def app_units():
@@ -274,7 +287,8 @@ def app_units():
 def test_secret_rotation_upgrade_new_queue_and_rollback():
     """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back",
     "Add a pool with a new queue" and "Add a worker host" (the host the
-    retire drill left out), in two runs of site.yml while tasks flow
+    retire drill left out; Flower goes back to its host too), in two runs of
+    site.yml while tasks flow
     (the second interrupted midway, then finished by a third).
     The first run rotates the Redis and PostgreSQL passwords (new + previous:
     the app moves to PostgreSQL's second login role), Django's secret key and
@@ -366,6 +380,8 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     assert database_login(backend(web)) == (db_user, db_new)
     assert seen["kept"], "a run limited to the PostgreSQL host dropped the second role"
     assert not role_exists(rotating), "the rotation's login role is still there"
+    for name in set(hosts("web") + hosts("celery_workers")) - set(hosts("flower")):
+        assert not backend(name).file("/etc/systemd/system/flower.service").exists, f"Flower stayed on {name}"
     for worker in hosts("celery_workers"):
         wait_for_pools(worker)
         for pool in expected_pools(worker):
