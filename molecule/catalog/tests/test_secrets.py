@@ -2,7 +2,7 @@
 project's host: no secret in a process's command line, the journal or a file
 an unrelated user can read, nor in site.yml's output at -vv (the --check
 --diff preview on the new host, and the same on the converged host, which
-is also this scenario's idempotence check: it must report no change)."""
+must also report no change)."""
 
 import importlib.util
 from pathlib import Path

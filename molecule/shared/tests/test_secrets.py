@@ -74,12 +74,11 @@ def test_the_preview_on_the_new_hosts_printed_no_secret_at_verbosity_2():
 
 @pytest.mark.last
 def test_check_mode_on_the_converged_host_changes_nothing_and_prints_no_secret_at_verbosity_2():
-    # The all-in-one scenarios' check of the converged host, instead of
-    # Molecule's idempotence step (their test sequences have none): an
-    # operator's `--check --diff` after the suite must report no change
-    # (a task that always reports one hides real changes in the preview).
+    # An operator's `--check --diff` after the suite must report no change:
+    # a task that always reports one hides real changes in the preview.
+    # (Molecule's idempotence step is the real second run.)
     if len(hosts("all")) > 1:
-        pytest.skip("the cluster runs Molecule's idempotence step; the all-in-one scenarios run this")
+        pytest.skip("the all-in-one scenarios run this (one host: a quick run)")
     output = run_playbooks("site.yml", options=["--check", "--diff", "-vv"]).stdout
     recap = [line.split() for line in output.splitlines() if " ok=" in line and " changed=" in line]
     assert recap, output[-3000:]
