@@ -93,7 +93,7 @@ def test_the_removal_plays_take_the_hosts_that_left_a_group(tmp_path):
     }
 
 
-def run_after_a_datastore_failure(tmp_path, failing, limit=None):
+def run_after_a_datastore_failure(inventory, tmp_path, failing, limit=None):
     """playbooks/datastores.yml's guard play (its second), between a play in
     which `failing` fails, as a role would, and an app play: the output and
     whether the app play ran."""
@@ -104,29 +104,25 @@ def run_after_a_datastore_failure(tmp_path, failing, limit=None):
         guard,
         {"hosts": "web", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "the app play ran"}}]},
     ]
-    local = {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}
-    groups = {"redis": ["redis1"], "postgresql": ["db1"], "web": ["web1"]}
-    inventory = {"all": {"children": {
-        name: {"hosts": {host: local for host in hosts}} for name, hosts in groups.items()}}}
-    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
+    hosts_file = inventory({"redis": ["redis1"], "postgresql": ["db1"], "web": ["web1"]}, {}, hosts=())
     (tmp_path / "guard.yml").write_text(json.dumps(plays))
-    result = ansible("ansible-playbook", "-i", str(tmp_path / "hosts.json"), str(tmp_path / "guard.yml"),
+    result = ansible("ansible-playbook", "-i", str(hosts_file), str(tmp_path / "guard.yml"),
                      *(["--limit", limit] if limit else []))
     return result, "the app play ran" in result.stdout
 
 
-def test_a_failed_datastore_host_stops_the_run(tmp_path):
+def test_a_failed_datastore_host_stops_the_run(inventory, tmp_path):
     """One play converges Redis and PostgreSQL side by side (strategy free),
     so a failed Redis host no longer empties its play: the guard stops the
     run before any app play, naming the host."""
-    result, app_ran = run_after_a_datastore_failure(tmp_path, "redis1")
+    result, app_ran = run_after_a_datastore_failure(inventory, tmp_path, "redis1")
     assert result.returncode != 0 and not app_ran, result.stdout
     assert "redis1 did not converge" in " ".join(result.stdout.split()), result.stdout
 
 
-def test_the_guard_lets_a_converged_or_limited_run_go_on(tmp_path):
-    result, app_ran = run_after_a_datastore_failure(tmp_path, "nobody")
+def test_the_guard_lets_a_converged_or_limited_run_go_on(inventory, tmp_path):
+    result, app_ran = run_after_a_datastore_failure(inventory, tmp_path, "nobody")
     assert result.returncode == 0 and app_ran, result.stdout
     # A host outside --limit did not fail: it was not in the run.
-    result, app_ran = run_after_a_datastore_failure(tmp_path, "redis1", limit="db1,web1")
+    result, app_ran = run_after_a_datastore_failure(inventory, tmp_path, "redis1", limit="db1,web1")
     assert result.returncode == 0 and app_ran, result.stdout
