@@ -322,8 +322,8 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     queues = variables(web)["app_task_queues"]
     # The worker host the retire drill left out (it runs first): the first
     # run puts it back, as "Add a worker host" does.
-    retired = [name for name in RETIRED if not backend(name).file(f"/etc/{APP}").exists]
-    assert retired == RETIRED, f"the retire drill left {RETIRED} out, but {retired} has no settings"
+    kept = [name for name in RETIRED if backend(name).file(f"/etc/{APP}").exists]
+    assert not kept, f"the retire drill left {RETIRED} out, but {kept} still has the app's settings"
     seen = {}
 
     def on_upgrade():
@@ -342,7 +342,7 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
                          app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
                          celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
         seen["upgraded"] = on_upgrade()
-        for name in retired:
+        for name in RETIRED:
             wait_for_pools(name)
         seen["db_login"] = database_login(backend(web))
         seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
