@@ -61,14 +61,20 @@ def search(name, mode):
     return json.loads(result.stdout)
 
 
+def secrets_in(output, names, title):
+    """Which inventory secrets of the hosts `names` a playbook's `output`
+    holds, reported under `title`."""
+    found = {key for name in names for key, value in secrets(name).items() if value in output}
+    SUMMARY.append((title, f"{len(output.splitlines())} lines, found: {sorted(found)}"))
+    return found
+
+
 def test_the_preview_on_the_new_hosts_printed_no_secret_at_verbosity_2():
     # prepare.yml's `site.yml --check --diff -vv` on the never-converged
     # hosts, where every new file's diff shows; it keeps the output next to
     # the scenario's inventory.
     output = (Path(INVENTORY).parents[1] / "preview.log").read_text()
-    found = {key for name in hosts("all") for key, value in secrets(name).items() if value in output}
-    SUMMARY.append(("secrets in the preview (site.yml --check --diff -vv on new hosts)",
-                    f"{len(output.splitlines())} lines, found: {sorted(found)}"))
+    found = secrets_in(output, hosts("all"), "secrets in the preview (site.yml --check --diff -vv on new hosts)")
     assert found == set()
 
 
@@ -83,9 +89,7 @@ def test_check_mode_on_the_converged_host_changes_nothing_and_prints_no_secret_a
     recap = [line.split() for line in output.splitlines() if " ok=" in line and " changed=" in line]
     assert recap, output[-3000:]
     changed = [fields[0] for fields in recap if "changed=0" not in fields or "failed=0" not in fields]
-    found = {key for key, value in secrets(hosts("all")[0]).items() if value in output}
-    SUMMARY.append(("secrets in site.yml --check --diff -vv on the converged host",
-                    f"{len(output.splitlines())} lines, found: {sorted(found)}"))
+    found = secrets_in(output, hosts("all"), "secrets in site.yml --check --diff -vv on the converged host")
     tasks = [block.split("]", 1)[0] for block in output.split("TASK [")[1:] if "\nchanged: [" in block]
     assert changed == [], f"tasks that report a change on the converged host: {tasks}"
     assert found == set()
