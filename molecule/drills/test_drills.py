@@ -51,8 +51,6 @@ RATE = float(os.environ.get("DRILL_RATE", "100"))  # tasks posted per second
 WORK = 0.2  # seconds each task works, so that disturbances catch tasks mid-run
 REMOTE = "/var/tmp/drill"  # noqa: S108 (on the test host, root-owned)
 ROWS = []
-EXTRA_VARS = {}  # what the drills changed through the playbook, kept for later runs
-RETIRED = []  # the worker host the retire drill left out; the rotation drill's first run puts it back
 
 pytestmark = pytest.mark.skipif(len(hosts("celery_workers")) < 2, reason="the drills need two worker hosts")
 
@@ -79,11 +77,6 @@ def automatic_restarts(since):
             journal = backend(worker).run(f"journalctl -u {unit} --since @{since:.0f} -o cat").stdout
             counts[(worker, unit)] = journal.count("Scheduled restart job")
     return counts
-
-
-def run_playbook(**extra):
-    EXTRA_VARS.update(extra)
-    run_playbooks("site.yml", extra_vars=EXTRA_VARS)
 
 
 @contextmanager
@@ -244,34 +237,6 @@ def test_redis_restart():
     drill("redis-restart", disturb)
 
 
-def test_retiring_a_worker_host_and_moving_flower():
-    """docs/RUNBOOK.md's "Remove a worker host (or any app host)", in one
-    inventory edit while tasks flow: the last worker host moves from
-    celery_workers to retired, and Flower moves from its host to the first
-    worker host. site.yml stops the retired host's pools (each a warm
-    shutdown: running tasks finish, reserved ones go back to Redis), removes
-    its units, settings and secrets, and the other worker hosts take the
-    rest; Flower's old host loses its unit, settings and credentials, and
-    the new one serves it. The next drill's first run puts everything back
-    (the scenario's inventory): the worker host comes back ("Add a worker
-    host") and Flower returns to its host."""
-    worker, flower_from, flower_to = hosts("celery_workers")[-1], hosts("flower")[0], hosts("celery_workers")[0]
-    host, old_flower = backend(worker), backend(flower_from)
-
-    def disturb():
-        moves = [(worker, "celery_workers", "retired"), (flower_from, "flower", None), (flower_to, None, "flower")]
-        with inventory_moving(*moves) as edited:
-            run_playbooks("site.yml", extra_vars=EXTRA_VARS, inventory=edited)
-
-    RETIRED.append(worker)
-    drill("worker-host-retired", disturb, skip_hosts={worker})
-    assert host.run("systemctl list-unit-files --no-legend 'celery-worker*'").stdout.strip() == ""
-    assert host.run("pgrep -f '[c]elery_launcher.py'").stdout.strip() == ""
-    assert not host.file(f"/etc/{APP}").exists, "the retired host keeps the app's secrets"
-    assert not flower_traces(old_flower), f"Flower's old host keeps {flower_traces(old_flower)}"
-    assert backend(flower_to).service("flower").is_running
-
-
 def flower_traces(host):
     """What of Flower a host that left the flower group still has: its unit,
     its credentials, a process."""
@@ -292,26 +257,33 @@ def app_units():
             for name, names in units.items() for unit in names}
 
 
-def test_secret_rotation_upgrade_new_queue_and_rollback():
-    """docs/RUNBOOK.md's "Rotate secrets", "Upgrade the app and roll back",
-    "Add a pool with a new queue" and "Add a worker host" (the host the
-    retire drill left out; Flower goes back to its host too), in two runs of
-    site.yml while tasks flow
-    (the second interrupted midway, then finished by a third).
-    The first run rotates the Redis and PostgreSQL passwords (new + previous:
-    the app moves to PostgreSQL's second login role), Django's secret key and
+def test_retire_and_rotate_then_upgrade_and_roll_back():
+    """docs/RUNBOOK.md's "Remove a worker host", "Rotate secrets", "Upgrade
+    the app and roll back", "Add a pool with a new queue" and "Add a worker
+    host", in two runs of site.yml while tasks flow (the second interrupted
+    midway, then finished by a third).
+    The first run uses an edited inventory: the last worker host moves from
+    celery_workers to retired (its pools stop with a warm shutdown: running
+    tasks finish, reserved ones go back to Redis; its units, settings and
+    secrets go) and Flower moves from its host to the first worker host. It
+    also rotates the Redis and PostgreSQL passwords (new + previous: the app
+    moves to PostgreSQL's second login role), Django's secret key and
     Flower's password, deploys new code (a copy of app/ with one more file)
     and adds a pool on a new queue: a rolling redeploy of every unit, one
     worker host at a time; a task routed to the new queue is then served by
-    the new pool. The second run keeps the new passwords only (the app back
-    on its own role, the second one dropped), puts the previous code back
-    (the rollback: every unit restarts on it) and removes the pool again; it
-    stops midway after the first worker host, and the next run restarts
-    every unit the interrupted one left on the upgrade's release."""
+    the new pool.
+    The second run uses the scenario's inventory again: the retired host
+    comes back and Flower returns to its host. It keeps the new passwords
+    only (the app back on its own role, the second one dropped), puts the
+    previous code back (the rollback: every unit restarts on it) and removes
+    the pool again; it stops midway after the first worker host, and the
+    next run restarts every unit the interrupted one left on the upgrade's
+    release and starts the returning host's pools."""
     web = web_name()
+    retired, flower_from, flower_to = hosts("celery_workers")[-1], hosts("flower")[0], hosts("celery_workers")[0]
     old = variables(web)["redis_celery_password"]
     new = "drill-rotated-celery-5b7e9d1c3a"
-    flower_user = variables(hosts("flower")[0])["flower_basic_auth"][0]
+    flower_user = variables(flower_from)["flower_basic_auth"][0]
     flower_new = [{"username": flower_user["username"], "password": "drill-rotated-flower-9c2e4a7b"}]
     django = "drill-rotated-django-secret-key-3f8a1d6c9e2b7f4a0d5c"
     db_old, db_new = variables(web)["app_db_password"], "drill-rotated-db-password-8d4f1b6e"
@@ -320,58 +292,60 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     rotating = f"{db_user}_rotating"  # the postgresql role's second login role
     pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
-    # The worker host the retire drill left out (it runs first): the first
-    # run puts it back, as "Add a worker host" does.
-    kept = [name for name in RETIRED if backend(name).file(f"/etc/{APP}").exists]
-    assert not kept, f"the retire drill left {RETIRED} out, but {kept} still has the app's settings"
-    seen = {}
+    changes, seen = {}, {}  # what the runs set through the playbook; what the drill saw between them
 
-    def on_upgrade():
-        """Which app hosts have the upgrade's extra file in their code."""
-        return {name: backend(name).file(f"/opt/{APP}/src/DRILL-UPGRADE").exists
-                for name in hosts("web") + hosts("celery_workers")}
+    def on_upgrade(names):
+        """Which of the hosts `names` have the upgrade's extra file in their code."""
+        return {name: backend(name).file(f"/opt/{APP}/src/DRILL-UPGRADE").exists for name in names}
 
     def disturb():
-        with tempfile.TemporaryDirectory() as directory:
+        moves = [(retired, "celery_workers", "retired"), (flower_from, "flower", None), (flower_to, None, "flower")]
+        with tempfile.TemporaryDirectory() as directory, inventory_moving(*moves) as edited:
             upgraded = Path(directory) / "app"
             shutil.copytree(ROOT / "app", upgraded, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             (upgraded / "DRILL-UPGRADE").write_text("the drill's upgrade\n")
-            run_playbook(redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
-                         app_db_password=db_new, postgresql_app_password=db_new,
-                         postgresql_app_password_previous=db_old,
-                         app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
-                         celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
-        seen["upgraded"] = on_upgrade()
-        for name in RETIRED:
-            wait_for_pools(name)
+            changes.update(
+                redis_celery_password=new, redis_celery_password_previous=old, flower_basic_auth=flower_new,
+                app_db_password=db_new, postgresql_app_password=db_new, postgresql_app_password_previous=db_old,
+                app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
+                celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
+            run_playbooks("site.yml", extra_vars=changes, inventory=edited)
+        seen["upgraded"] = on_upgrade(set(hosts("web") + hosts("celery_workers")) - {retired})
+        seen["retired"] = retirement_traces(backend(retired))
+        seen["flower_from"] = flower_traces(backend(flower_from))
+        seen["flower_to"] = backend(flower_to).service("flower").is_running
         seen["db_login"] = database_login(backend(web))
         seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
         seen["pids"] = app_units()
         for name in ("redis_celery_password_previous", "postgresql_app_password_previous", "app_src_dir",
                      "app_task_queues", "celery_worker_pools"):
-            EXTRA_VARS.pop(name)
+            changes.pop(name)
         # The rollback stops midway, as a run that fails in the workers play
         # does: every play up to the app's, then the first worker host only.
-        run_playbooks("playbooks/preflight.yml", "playbooks/datastores.yml", "playbooks/app.yml", extra_vars=EXTRA_VARS)
-        run_playbooks("playbooks/workers.yml", extra_vars=EXTRA_VARS, limit=hosts("celery_workers")[0])
+        run_playbooks("playbooks/preflight.yml", "playbooks/datastores.yml", "playbooks/app.yml", extra_vars=changes)
+        run_playbooks("playbooks/workers.yml", extra_vars=changes, limit=hosts("celery_workers")[0])
         seen["stale"] = [unit for unit, pid in app_units().items() if pid == seen["pids"].get(unit)]
         # A run that does not reach every app host (here --limit) keeps
         # PostgreSQL's second role: the units left behind still log in as it.
-        run_playbooks("playbooks/topology.yml", "playbooks/postgresql-rotated.yml", extra_vars=EXTRA_VARS,
+        run_playbooks("playbooks/topology.yml", "playbooks/postgresql-rotated.yml", extra_vars=changes,
                       limit=hosts("postgresql")[0])
         seen["kept"] = role_exists(rotating)
         # The next run finishes it. Every file is already written; only the
         # units' release stamps tell it what to restart.
-        run_playbook()
+        run_playbooks("site.yml", extra_vars=changes)
 
     failed_logins = failed_database_logins()
-    drill("rotation-upgrade-rollback", disturb)
+    # The retired host's pools stop on purpose, and start again when it returns.
+    drill("retire-rotate-upgrade-rollback", disturb, skip_hosts={retired})
     assert failed_database_logins() == failed_logins, "PostgreSQL refused a login during the rotation"
+    assert not seen["retired"], f"the retired host {retired} kept {seen['retired']}"
+    assert not seen["flower_from"], f"Flower's old host {flower_from} kept {seen['flower_from']}"
+    assert seen["flower_to"], f"Flower did not run on its new host {flower_to}"
     assert all(seen["upgraded"].values()), f"hosts without the upgrade: {seen['upgraded']}"
     assert seen["reports"]["status"] == "SUCCESS", seen["reports"]
     assert seen["reports"]["result"]["hostname"].startswith("reports@"), seen["reports"]
     assert seen["stale"], "the interrupted rollback was meant to leave units on the upgrade's release"
-    rolled_back = on_upgrade()
+    rolled_back = on_upgrade(hosts("web") + hosts("celery_workers"))
     assert not any(rolled_back.values()), f"hosts still on the upgrade: {rolled_back}"
     after = app_units()
     assert not [unit for unit, pid in after.items() if pid in ("0", seen["pids"].get(unit))], (
@@ -391,10 +365,19 @@ def test_secret_rotation_upgrade_new_queue_and_rollback():
     assert not role_exists(rotating), "the rotation's login role is still there"
     for name in set(hosts("web") + hosts("celery_workers")) - set(hosts("flower")):
         assert not flower_traces(backend(name)), f"Flower stayed on {name}: {flower_traces(backend(name))}"
+    # The retired host is back ("Add a worker host"), like every worker host.
     for worker in hosts("celery_workers"):
         wait_for_pools(worker)
         for pool in expected_pools(worker):
             assert backend(worker).service(f"celery-worker@{pool['name']}").is_enabled, (worker, pool["name"])
+
+
+def retirement_traces(host):
+    """What of the app a retired host still has: worker units, a Celery
+    process, the app's settings and secrets."""
+    traces = host.run("systemctl list-unit-files --no-legend 'celery-worker*'").stdout.split()[:1]
+    traces += ["a Celery process"] if host.run("pgrep -f '[c]elery_launcher.py'").stdout.strip() else []
+    return traces + ([f"/etc/{APP}"] if host.file(f"/etc/{APP}").exists else [])
 
 
 def role_exists(name):
