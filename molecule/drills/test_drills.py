@@ -31,6 +31,7 @@ from conftest import (
     FLOWER,
     INVENTORY,
     SUMMARY,
+    api,
     backend,
     database_url,
     expected_pools,
@@ -237,12 +238,22 @@ def test_redis_restart():
     drill("redis-restart", disturb)
 
 
+def traces(host, files, process):
+    """Which of `files` a host still has, and "a <process> process" if one runs."""
+    found = [path for path in files if host.file(path).exists]
+    running = host.run(f"pgrep -f '[{process[0]}]{process[1:]}'").stdout.strip()
+    return found + ([f"a {process} process"] if running else [])
+
+
 def flower_traces(host):
     """What of Flower a host that left the flower group still has: its unit,
     its credentials, a process."""
-    traces = [path for path in ("/etc/systemd/system/flower.service", f"/etc/{APP}/flower.env")
-              if host.file(path).exists]
-    return traces + (["a Flower process"] if host.run("pgrep -f '[f]lower'").stdout.strip() else [])
+    return traces(host, ("/etc/systemd/system/flower.service", f"/etc/{APP}/flower.env"), "flower")
+
+
+def gunicorn_traces(host):
+    """What of gunicorn a host that left the web group still has."""
+    return traces(host, ("/etc/systemd/system/gunicorn.service", f"/etc/{APP}/gunicorn.conf.py"), "gunicorn")
 
 
 def app_units():
@@ -265,15 +276,16 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
     The first run uses an edited inventory: the last worker host moves from
     celery_workers to retired (its pools stop with a warm shutdown: running
     tasks finish, reserved ones go back to Redis; its units, settings and
-    secrets go) and Flower moves from its host to the first worker host. It
-    also rotates the Redis and PostgreSQL passwords (new + previous: the app
+    secrets go), Flower moves from its host to the first worker host, and
+    that host becomes a web host too. It also rotates the Redis and PostgreSQL passwords (new + previous: the app
     moves to PostgreSQL's second login role), Django's secret key and
     Flower's password, deploys new code (a copy of app/ with one more file)
     and adds a pool on a new queue: a rolling redeploy of every unit, one
     worker host at a time; a task routed to the new queue is then served by
     the new pool.
     The second run uses the scenario's inventory again: the retired host
-    comes back and Flower returns to its host. It keeps the new passwords
+    comes back, Flower returns to its host, and the first worker host leaves
+    the web group (its gunicorn goes). It keeps the new passwords
     only (the app back on its own role, the second one dropped), puts the
     previous code back (the rollback: every unit restarts on it) and removes
     the pool again; it stops midway after the first worker host, and the
@@ -299,7 +311,8 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
         return {name: backend(name).file(f"/opt/{APP}/src/DRILL-UPGRADE").exists for name in names}
 
     def disturb():
-        moves = [(retired, "celery_workers", "retired"), (flower_from, "flower", None), (flower_to, None, "flower")]
+        moves = [(retired, "celery_workers", "retired"), (flower_from, "flower", None), (flower_to, None, "flower"),
+                 (flower_to, None, "web")]
         with tempfile.TemporaryDirectory() as directory, inventory_moving(*moves) as edited:
             upgraded = Path(directory) / "app"
             shutil.copytree(ROOT / "app", upgraded, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -314,6 +327,7 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
         seen["retired"] = retirement_traces(backend(retired))
         seen["flower_from"] = flower_traces(backend(flower_from))
         seen["flower_to"] = backend(flower_to).service("flower").is_running
+        seen["web_to"] = api(backend(flower_to), "GET", "/healthz")["status"]
         seen["db_login"] = database_login(backend(web))
         seen["reports"] = run_task(backend(web), "whoami", {"queue": "reports"})
         seen["pids"] = app_units()
@@ -341,6 +355,7 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
     assert not seen["retired"], f"the retired host {retired} kept {seen['retired']}"
     assert not seen["flower_from"], f"Flower's old host {flower_from} kept {seen['flower_from']}"
     assert seen["flower_to"], f"Flower did not run on its new host {flower_to}"
+    assert seen["web_to"] == 200, f"the new web host {flower_to} did not serve the app"
     assert all(seen["upgraded"].values()), f"hosts without the upgrade: {seen['upgraded']}"
     assert seen["reports"]["status"] == "SUCCESS", seen["reports"]
     assert seen["reports"]["result"]["hostname"].startswith("reports@"), seen["reports"]
@@ -365,6 +380,8 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
     assert not role_exists(rotating), "the rotation's login role is still there"
     for name in set(hosts("web") + hosts("celery_workers")) - set(hosts("flower")):
         assert not flower_traces(backend(name)), f"Flower stayed on {name}: {flower_traces(backend(name))}"
+    for name in set(hosts("celery_workers")) - set(hosts("web")):
+        assert not gunicorn_traces(backend(name)), f"gunicorn stayed on {name}: {gunicorn_traces(backend(name))}"
     # The retired host is back ("Add a worker host"), like every worker host.
     for worker in hosts("celery_workers"):
         wait_for_pools(worker)
