@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+import yaml
+from conftest import ROOT, ansible
 
 INSPECT = ROOT / "roles" / "app" / "files" / "inspect_project.py"
 _spec = importlib.util.spec_from_file_location(
@@ -129,3 +130,30 @@ def test_routes_are_read_from_dicts_strings_and_queue_objects():
     routes = [{"a": {"queue": "q1"}, "b": "q2"}, {"c": {"queue": Queue()}}, lambda *args: None]
     assert check._routed_queues(routes) == ([("a", "q1"), ("b", "q2"), ("c", "q3")], True)
     assert check._routed_queues(None) == ([], False)
+
+
+@pytest.mark.parametrize(("files", "dependencies", "refused"), [
+    (["manage.py", "requirements.txt"], "auto", False),
+    (["manage.py", "uv.lock"], "auto", False),
+    (["manage.py", "uv.lock"], "requirements", True),
+    (["manage.py", "requirements.txt"], "uv", True),
+    (["manage.py"], "auto", True),
+    (["requirements.txt", "uv.lock"], "auto", True),
+])
+def test_a_directory_that_is_not_a_django_project_is_refused(tmp_path, files, dependencies, refused):
+    """The app role's first task for a local source (code_local.yml), run as
+    it is written, on the controller against a project directory."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in files:
+        (project / name).write_text("")
+    tasks = yaml.safe_load((ROOT / "roles" / "app" / "tasks" / "code_local.yml").read_text())
+    assert tasks[0]["name"] == "Refuse a directory that is not a Django project"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks[:1],
+             "vars": {"app_src_dir": str(project), "app_dependencies": dependencies,
+                      "app_requirements_file": "requirements.txt"}}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    result = ansible("ansible-playbook", str(tmp_path / "play.yml"), "-i", "localhost,", "-c", "local")
+    assert (result.returncode != 0) == refused, result.stdout + result.stderr
+    if refused:
+        assert "does not look like a Django project" in result.stdout, result.stdout
