@@ -277,20 +277,20 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
     celery_workers to retired (its pools stop with a warm shutdown: running
     tasks finish, reserved ones go back to Redis; its units, settings and
     secrets go), Flower moves from its host to the first worker host, and
-    that host becomes a web host too. It also rotates the Redis and PostgreSQL passwords (new + previous: the app
-    moves to PostgreSQL's second login role), Django's secret key and
-    Flower's password, deploys new code (a copy of app/ with one more file)
-    and adds a pool on a new queue: a rolling redeploy of every unit, one
-    worker host at a time; a task routed to the new queue is then served by
-    the new pool.
+    that host becomes a web host too. The run also rotates the Redis and
+    PostgreSQL passwords (new + previous: the app moves to PostgreSQL's
+    second login role), Django's secret key and Flower's password, deploys
+    new code (a copy of app/ with one more file) and adds a pool on a new
+    queue: a rolling redeploy of every unit, one worker host at a time; a
+    task routed to the new queue is then served by the new pool.
     The second run uses the scenario's inventory again: the retired host
     comes back, Flower returns to its host, and the first worker host leaves
-    the web group (its gunicorn goes). It keeps the new passwords
-    only (the app back on its own role, the second one dropped), puts the
-    previous code back (the rollback: every unit restarts on it) and removes
-    the pool again; it stops midway after the first worker host, and the
-    next run restarts every unit the interrupted one left on the upgrade's
-    release and starts the returning host's pools."""
+    the web group (its gunicorn goes). It keeps the new passwords only (the
+    app back on its own role, the second one dropped), puts the previous
+    code back (the rollback: every unit restarts on it) and removes the pool
+    again; it stops midway after the first worker host, and the next run
+    restarts every unit the interrupted one left on the upgrade's release
+    and starts the returning host's pools."""
     web = web_name()
     retired, flower_from, flower_to = hosts("celery_workers")[-1], hosts("flower")[0], hosts("celery_workers")[0]
     old = variables(web)["redis_celery_password"]
