@@ -1,5 +1,7 @@
 """Bad inventory input stops site.yml in the preflight play, before any tier runs."""
 
+import hashlib
+
 import pytest
 from conftest import GOOD, ansible, assert_stopped_in_preflight, run_site
 
@@ -62,3 +64,39 @@ def test_hosts_outside_the_redis_group_need_no_redis_secrets(inventory):
     variables = {"postgresql_app_password": DB_SECRET}
     result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(inventory(["postgresql"], variables)))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def acl_line(user, *passwords):
+    hashes = " ".join(f"#{hashlib.sha256(password.encode()).hexdigest()}" for password in passwords)
+    return f"user {user} on {hashes} ~* +@all\n"
+
+
+OLD_CELERY = "the-celery-password-redis-has-now-0"
+
+
+@pytest.mark.parametrize(("live", "change", "refused"), [
+    # Redis has the old password: a new one alone is refused, with the old one as _previous it is a rotation.
+    ([("celery", OLD_CELERY)], {}, True),
+    ([("celery", OLD_CELERY)], {"redis_celery_password_previous": OLD_CELERY}, False),
+    ([("celery", OLD_CELERY)], {"redis_celery_password_previous": "not-the-password-redis-has-1"}, True),
+    # The second run of a rotation: Redis accepts both, the new one alone is fine.
+    ([("celery", OLD_CELERY, GOOD["redis_celery_password"])], {}, False),
+    # The admin password is checked the same way.
+    ([("celery", GOOD["redis_celery_password"]), ("default", "the-admin-password-redis-has-2")], {}, True),
+    # A user Redis does not have yet has nothing to rotate.
+    ([("default", GOOD["redis_password"])], {}, False),
+])
+def test_a_password_change_must_be_a_rotation(inventory, tmp_path, live, change, refused):
+    """The preflight compares the inventory's passwords with the hashes in the
+    users file the role wrote on the Redis host (here a file on the
+    controller, where the unit tests' host is)."""
+    (tmp_path / "users.acl").write_text("".join(acl_line(*user) for user in live))
+    hosts = inventory(["redis"], dict(GOOD, **change))
+    config = f"__redis_config_dir={tmp_path}"
+    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(hosts), "-e", config)
+    output = result.stdout + result.stderr
+    assert (result.returncode != 0) == refused, output
+    if refused:
+        assert "is not a password Redis accepts" in output, output
+    for secret in [*GOOD.values(), *change.values(), OLD_CELERY]:
+        assert secret not in output
