@@ -21,7 +21,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:catalog
 # The local sandbox (files/sandbox.sh, inventories/sandbox).
 SANDBOX_DISTRO ?= debian13
 
-.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-after-first sandbox-proved
+.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first molecule-after-first-then-sandbox
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,21 +87,22 @@ molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 drills: install ## The cluster scenario with its reliability drills (docs/RELIABILITY.md)
 	$(MAKE) molecule MOLECULE_RUNS=debian12:cluster
 
-# Three stages, each piece's output printed whole when it ends. The first
+# Two stages, each piece's output printed whole when it ends. The first
 # stage's pieces are independent, two at a time: the test-host images build
-# and Chromium downloads while the linters and tests run. The first Molecule
-# run (the cluster: its four hosts keep both cores busy) runs alone. The
-# runs after it are single hosts, which keep one core busy: they run side by
-# side with the sandbox and its browser test.
+# and Chromium downloads while the linters and tests run. In the second, the
+# first Molecule run (the cluster, four hosts) runs beside the others one
+# after the other (single hosts), then the sandbox and its browser test:
+# a single host keeps about one core busy, and the cluster's drills leave
+# the cores idle while they wait for tasks and restarts.
 test: ## The whole suite: what .ci/run runs
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint syntax unit app-test images browser
+	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-first molecule-after-first-then-sandbox
+
+molecule-first:
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(firstword $(MOLECULE_RUNS))"
-	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-after-first sandbox-proved
 
-molecule-after-first:
+molecule-after-first-then-sandbox:
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(wordlist 2,$(words $(MOLECULE_RUNS)),$(MOLECULE_RUNS))"
-
-sandbox-proved:
 	$(MAKE) --no-print-directory sandbox
 	$(MAKE) --no-print-directory sandbox-test
 
