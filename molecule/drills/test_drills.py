@@ -42,6 +42,7 @@ from conftest import (
     role_default,
     run_playbooks,
     run_task,
+    secrets_seen_on,
     variables,
 )
 
@@ -304,7 +305,10 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
     rotating = f"{db_user}_rotating"  # the postgresql role's second login role
     pools = recorded_pools(hosts("celery_workers")[0])
     queues = variables(web)["app_task_queues"]
-    changes, seen = {}, {}  # what the runs set through the playbook; what the drill saw between them
+    changes, seen, outputs = {}, {}, []  # what the runs set; what the drill saw between them; the runs' output
+
+    def run(*playbooks, **options):
+        outputs.append(run_playbooks(*playbooks, **options).stdout)
 
     def on_upgrade(names):
         """Which of the hosts `names` have the upgrade's extra file in their code."""
@@ -322,7 +326,7 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
                 app_db_password=db_new, postgresql_app_password=db_new, postgresql_app_password_previous=db_old,
                 app_secret_key=django, app_src_dir=str(upgraded), app_task_queues=[*queues, "reports"],
                 celery_worker_pools=[*pools, {"name": "reports", "queues": ["reports"], "concurrency": 1}])
-            run_playbooks("site.yml", extra_vars=changes, inventory=edited)
+            run("site.yml", extra_vars=changes, inventory=edited)
         seen["upgraded"] = on_upgrade(set(hosts("web") + hosts("celery_workers")) - {retired})
         seen["retired"] = retirement_traces(backend(retired))
         seen["flower_from"] = flower_traces(backend(flower_from))
@@ -336,17 +340,17 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
             changes.pop(name)
         # The rollback stops midway, as a run that fails in the workers play
         # does: every play up to the app's, then the first worker host only.
-        run_playbooks("playbooks/preflight.yml", "playbooks/datastores.yml", "playbooks/app.yml", extra_vars=changes)
-        run_playbooks("playbooks/workers.yml", extra_vars=changes, limit=hosts("celery_workers")[0])
+        run("playbooks/preflight.yml", "playbooks/datastores.yml", "playbooks/app.yml", extra_vars=changes)
+        run("playbooks/workers.yml", extra_vars=changes, limit=hosts("celery_workers")[0])
         seen["stale"] = [unit for unit, pid in app_units().items() if pid == seen["pids"].get(unit)]
         # A run that does not reach every app host (here --limit) keeps
         # PostgreSQL's second role: the units left behind still log in as it.
-        run_playbooks("playbooks/topology.yml", "playbooks/postgresql-rotated.yml", extra_vars=changes,
-                      limit=hosts("postgresql")[0])
+        run("playbooks/topology.yml", "playbooks/postgresql-rotated.yml", extra_vars=changes,
+            limit=hosts("postgresql")[0])
         seen["kept"] = role_exists(rotating)
         # The next run finishes it. Every file is already written; only the
         # units' release stamps tell it what to restart.
-        run_playbooks("site.yml", extra_vars=changes)
+        run("site.yml", extra_vars=changes)
 
     failed_logins = failed_database_logins()
     # The retired host's pools stop on purpose, and start again when it returns.
@@ -387,6 +391,17 @@ def test_retire_and_rotate_then_upgrade_and_roll_back():
         wait_for_pools(worker)
         for pool in expected_pools(worker):
             assert backend(worker).service(f"celery-worker@{pool['name']}").is_enabled, (worker, pool["name"])
+    # The rotation's passwords, old and new, show on no host (a command
+    # line, the journal, a file an unrelated user can read) nor in the runs'
+    # output: the runs pass both to Redis and PostgreSQL.
+    rotated = {"redis_celery_password (old)": old, "redis_celery_password (new)": new,
+               "flower password (old)": flower_user["password"], "flower password (new)": flower_new[0]["password"],
+               "app_secret_key (new)": django, "app_db_password (old)": db_old, "app_db_password (new)": db_new}
+    seen_on = {name: secrets_seen_on(name, rotated) for name in hosts("all")}
+    SUMMARY.append(("rotated secrets sweep", json.dumps(seen_on)))
+    assert all(found == {"ps": [], "journal": [], "files": {}} for found in seen_on.values()), seen_on
+    printed = sorted(label for label, value in rotated.items() if any(value in output for output in outputs))
+    assert len(outputs) == 5 and not printed, f"the runs printed {printed}"
 
 
 def retirement_traces(host):

@@ -39,6 +39,38 @@ print(json.dumps({"status": response.status, "body": parsed}))
 """
 
 
+# Run on a host with the secrets on stdin (base64 JSON, so that no secret is
+# on a command line): which of them appear in `ps` and in the journal (as
+# root), and in which files `nobody` can read (the file walk runs as nobody).
+SEARCH = """
+import base64, json, os, subprocess, sys
+secrets = json.loads(base64.b64decode(sys.stdin.read()))
+def hits(text):
+    return sorted(name for name, value in secrets.items() if value in text)
+if sys.argv[1] == "files":
+    found = {}
+    for top in ("/etc", "/opt", "/srv", "/var"):
+        for directory, _, names in os.walk(top):
+            for name in names:
+                path = os.path.join(directory, name)
+                try:
+                    if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) > 20_000_000:
+                        continue
+                    with open(path, "rb") as handle:
+                        named = hits(handle.read().decode("latin-1"))
+                except OSError:
+                    continue
+                if named:
+                    found[path] = named
+    print(json.dumps({"files": found}))
+else:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    journal = subprocess.run(["journalctl", "--no-pager", "--output=cat"], capture_output=True, text=True,
+                             errors="replace").stdout
+    print(json.dumps({"ps": hits(ps), "journal": hits(journal)}))
+"""
+
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -83,6 +115,19 @@ def backend(name):
 
 def variables(name):
     return RUNNER.get_variables(name)
+
+
+def secrets_seen_on(name, secrets):
+    """Where host `name` shows any of `secrets` ({label: value}): the labels
+    found in `ps` and the journal, and {path: labels} of the files `nobody`
+    can read; {"ps": [], "journal": [], "files": {}} when none is seen."""
+    encoded = base64.b64encode(json.dumps(secrets).encode()).decode()
+    found = {}
+    for mode, runner in (("root", ""), ("files", "runuser -u nobody -- ")):
+        result = backend(name).run(f"echo {encoded} | {runner}python3 -c %s %s", SEARCH, mode)
+        assert result.rc == 0, result.stderr
+        found.update(json.loads(result.stdout))
+    return found
 
 
 def http(host, method, url, body=None, auth="", authorization=""):

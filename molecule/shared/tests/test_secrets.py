@@ -4,43 +4,11 @@ line, in the journal, in a file an unrelated user can read under /etc, /opt,
 preview on the new hosts and, on an all-in-one host, the same on the
 converged host, which must also report no change."""
 
-import base64
 import json
 from pathlib import Path
 
 import pytest
-from conftest import INVENTORY, SUMMARY, backend, hosts, run_playbooks, variables
-
-# Run on a host with the secrets on stdin (base64 JSON, so that no secret is
-# on a command line): which of them appear in `ps` and in the journal (as
-# root), and in which files `nobody` can read (the file walk runs as nobody).
-SEARCH = """
-import base64, json, os, subprocess, sys
-secrets = json.loads(base64.b64decode(sys.stdin.read()))
-def hits(text):
-    return sorted(name for name, value in secrets.items() if value in text)
-if sys.argv[1] == "files":
-    found = {}
-    for top in ("/etc", "/opt", "/srv", "/var"):
-        for directory, _, names in os.walk(top):
-            for name in names:
-                path = os.path.join(directory, name)
-                try:
-                    if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) > 20_000_000:
-                        continue
-                    with open(path, "rb") as handle:
-                        named = hits(handle.read().decode("latin-1"))
-                except OSError:
-                    continue
-                if named:
-                    found[path] = named
-    print(json.dumps(found))
-else:
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    journal = subprocess.run(["journalctl", "--no-pager", "--output=cat"], capture_output=True, text=True,
-                             errors="replace").stdout
-    print(json.dumps({"ps": hits(ps), "journal": hits(journal)}))
-"""
+from conftest import INVENTORY, SUMMARY, hosts, run_playbooks, secrets_seen_on, variables
 
 
 def secrets(name):
@@ -51,14 +19,6 @@ def secrets(name):
     for number, login in enumerate(variables(name).get("flower_basic_auth", [])):
         found[f"flower_basic_auth[{number}].password"] = login["password"]
     return found
-
-
-def search(name, mode):
-    encoded = base64.b64encode(json.dumps(secrets(name)).encode()).decode()
-    runner = "runuser -u nobody -- " if mode == "files" else ""
-    result = backend(name).run(f"echo {encoded} | {runner}python3 -c %s %s", SEARCH, mode)
-    assert result.rc == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def secrets_in(output, names, title):
@@ -98,6 +58,6 @@ def test_check_mode_on_the_converged_host_changes_nothing_and_prints_no_secret_a
 @pytest.mark.last
 @pytest.mark.parametrize("name", hosts("all"))
 def test_no_secret_in_processes_journal_or_readable_files(name):
-    found = dict(search(name, "root"), files=search(name, "files"))
+    found = secrets_seen_on(name, secrets(name))
     SUMMARY.append((f"secrets sweep on {name}", json.dumps(found)))
     assert found == {"ps": [], "journal": [], "files": {}}
