@@ -91,8 +91,8 @@ drills: install ## The cluster scenario with its reliability drills (docs/RELIAB
 # stage's pieces are independent, two at a time: the test-host images build
 # and Chromium downloads while the linters and tests run. In the second, the
 # first Molecule run (the cluster, four hosts) runs beside the others (single
-# hosts, one after the other), then the sandbox and its browser test: 39
-# minutes in all at 9df6e30 against 44.5 with the cluster alone (README.md).
+# hosts, one after the other), then the sandbox and its browser test.
+# README.md has the time of each stage.
 test: ## The whole suite: what .ci/run runs
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint syntax unit app-test images browser
 	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-first molecule-after-first-then-sandbox
