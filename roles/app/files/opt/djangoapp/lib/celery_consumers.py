@@ -30,6 +30,7 @@ import click
 
 STATE = Path(pwd.getpwuid(os.getuid()).pw_dir) / "paused-consumers.json"
 TIMEOUT = 5  # seconds to wait for the workers' replies to one broadcast
+PAUSE_WAIT = 30  # seconds a pause waits for every worker to stop consuming
 RESUME_WAIT = 120  # seconds a resume waits for paused workers to reconnect
 BRPOP_TIMEOUT = 1  # kombu's: a BRPOP sent before a cancel blocks this long
 
@@ -60,18 +61,22 @@ def consumers():
 @click.pass_context
 def pause(ctx):
     """Cancel every queue every worker consumes; remember them for resume."""
-    app = ctx.obj.app
-    paused, current = pending(), consuming(app)
-    for node, queues in current.items():
-        paused[node] = sorted(set(paused.get(node, [])) | set(queues))
-    # Written before any cancel: a resume must know them whatever fails next.
-    remember(paused)
-    for node, queues in current.items():
-        for queue in queues:
-            app.control.cancel_consumer(queue, destination=[node], reply=True, timeout=TIMEOUT)
-    still = {node: queues for node, queues in consuming(app).items() if queues}
-    if still:
-        raise click.ClickException(f"workers still consuming after the pause: {json.dumps(still)}")
+    app, paused = ctx.obj.app, pending()
+    deadline = time.monotonic() + PAUSE_WAIT
+    # A worker replies to a cancel at once but applies it on its event loop's
+    # next turn: a query that reaches it in between (a busy host) still sees
+    # the queue, and a reply lost to the timeout may mean a lost cancel. So
+    # ask again after the cancels, and cancel again what is left.
+    while current := {node: queues for node, queues in consuming(app).items() if queues}:
+        for node, queues in current.items():
+            paused[node] = sorted(set(paused.get(node, [])) | set(queues))
+        # Written before any cancel: a resume must know them whatever fails next.
+        remember(paused)
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"workers still consuming {PAUSE_WAIT} s into the pause: {json.dumps(current)}")
+        for node, queues in current.items():
+            for queue in queues:
+                app.control.cancel_consumer(queue, destination=[node], reply=True, timeout=TIMEOUT)
     time.sleep(BRPOP_TIMEOUT + 1)
     click.echo(json.dumps({"paused": paused}))
 
