@@ -155,6 +155,23 @@ def test_a_retired_host_still_in_a_group_is_refused(inventory):
                    "site.yml removes")
 
 
+# site.yml's roles skip their own checks once its preflight passed; a
+# playbook run alone has no preflight, so the role checks its input itself.
+@pytest.mark.parametrize(("playbook", "override", "message"), [
+    ("playbooks/workers.yml", pools(concurrency=0), "concurrency a positive integer"),
+    ("playbooks/datastores.yml", {"redis_password": "short"}, "redis_password"),
+    ("playbooks/web.yml", {"gunicorn_bind": "0.0.0.0:99999"}, "port 1-65535"),
+    ("playbooks/flower.yml", {"flower_address": "0.0.0.0"}, "not a wildcard"),
+], ids=["workers", "datastores", "web", "flower"])
+def test_a_playbook_run_alone_checks_its_input_in_the_role(inventory, playbook, override, message):
+    result = ansible("ansible-playbook", playbook, "-i", str(inventory(ALL_IN_ONE, dict(BASE, **override))), "--check")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert message in " ".join(output.split()), output[-3000:]
+    assert re.search(r"^TASK \[\w+ : Check", result.stdout, re.MULTILINE), output[-3000:]
+    assert set(re.findall(r"changed=(\d+)", result.stdout)) == {"0"}, result.stdout[-1500:]
+
+
 def assert_refused(inventory_path, message):
     result = ansible("ansible-playbook", "site.yml", "-i", str(inventory_path), "--check")
     output = result.stdout + result.stderr
