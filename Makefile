@@ -21,7 +21,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:catalog
 # The local sandbox (files/sandbox.sh, inventories/sandbox).
 SANDBOX_DISTRO ?= debian13
 
-.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first molecule-after-first-then-sandbox
+.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first checks-then-molecule-rest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,20 +87,20 @@ molecule: install images ## Every run in MOLECULE_RUNS (distro:scenario pairs)
 drills: install ## The cluster scenario with its reliability drills (docs/RELIABILITY.md)
 	$(MAKE) molecule MOLECULE_RUNS=debian12:cluster
 
-# Two stages, each piece's output printed whole when it ends. The first
-# stage's pieces are independent, two at a time: the test-host images build
-# and Chromium downloads while the linters and tests run. In the second, the
-# first Molecule run (the cluster, four hosts) runs beside the others (single
-# hosts, one after the other), then the sandbox and its browser test.
-# README.md has the time of each stage.
-test: ## The whole suite: what .ci/run runs
-	$(MAKE) --no-print-directory -j2 --output-sync=target lint syntax unit app-test images browser
-	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-first molecule-after-first-then-sandbox
+# Two sides at once, each printed whole when it ends. One side builds the
+# first Molecule run's image and runs it (the cluster, four hosts, with the
+# reliability drills, which wait on timers much of the time). The other runs
+# the linters and the controller-side and app tests, the other Molecule runs,
+# then the sandbox and its browser test, one after the other. A failure on
+# one side ends `make test` when the other side ends. README.md has the times.
+test: install ## The whole suite: what .ci/run runs
+	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-first checks-then-molecule-rest
 
 molecule-first:
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(firstword $(MOLECULE_RUNS))"
 
-molecule-after-first-then-sandbox:
+checks-then-molecule-rest:
+	$(MAKE) --no-print-directory lint syntax unit app-test browser
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(wordlist 2,$(words $(MOLECULE_RUNS)),$(MOLECULE_RUNS))"
 	$(MAKE) --no-print-directory sandbox
 	$(MAKE) --no-print-directory sandbox-test
