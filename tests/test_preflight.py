@@ -1,9 +1,11 @@
 """Bad inventory input stops site.yml in the preflight play, before any tier runs."""
 
 import hashlib
+import json
+import sys
 
 import pytest
-from conftest import GOOD, ansible, assert_stopped_in_preflight, run_site
+from conftest import GOOD, ROOT, ansible, assert_stopped_in_preflight, run_site
 
 
 def test_missing_password_is_named(inventory):
@@ -99,4 +101,61 @@ def test_a_password_change_must_be_a_rotation(inventory, tmp_path, live, change,
     if refused:
         assert "is not a password Redis accepts" in output, output
     for secret in [*GOOD.values(), *change.values(), OLD_CELERY]:
+        assert secret not in output
+
+
+# What PostgreSQL 15 stored for the Molecule scenarios' test password (its
+# SCRAM-SHA-256 verifier, read from pg_authid on the cluster's web1).
+MOLECULE_DB = "molecule-db-3c9e1b7a5d2f"
+MOLECULE_DB_VERIFIER = ("SCRAM-SHA-256$4096:NpBT4G29Eb7626GySfdjrg==$gYXOr19J0bUKKEWJPUU4bjoIZEMjCkJmgZBFALB5rFs="
+                        ":ctappXTObOZitVpdbJhn2GrVInKX52uzsllWhB97TEg=")
+
+
+def md5_verifier(password, user):
+    return "md5" + hashlib.md5((password + user).encode(), usedforsecurity=False).hexdigest()
+
+
+def test_the_verifier_check():
+    sys.path.insert(0, str(ROOT / "roles/postgresql/filter_plugins"))
+    from postgresql_password import postgresql_password_matches as matches
+
+    assert matches(MOLECULE_DB_VERIFIER, MOLECULE_DB, "djangoapp") is True
+    assert matches(MOLECULE_DB_VERIFIER, MOLECULE_DB[:-1] + "e", "djangoapp") is False
+    assert matches(md5_verifier(DB_SECRET, "djangoapp"), DB_SECRET, "djangoapp") is True
+    assert matches(md5_verifier(DB_SECRET, "djangoapp"), DB_SECRET, "other") is False
+    # Cannot tell: no verifier, another format, a password PostgreSQL would normalize first.
+    assert matches("", DB_SECRET, "djangoapp") is None
+    assert matches("SCRAM-SHA-512$4096:abcd$efgh:ijkl", DB_SECRET, "djangoapp") is None
+    assert matches("SCRAM-SHA-256$4096:not base64!$x:y", DB_SECRET, "djangoapp") is None
+    assert matches(MOLECULE_DB_VERIFIER, "mot-de-passe-\u00e9t\u00e9-0123", "djangoapp") is None
+
+
+@pytest.mark.parametrize(("live", "change", "refused"), [
+    # PostgreSQL has the old password: a new one alone is refused, with _previous it is a rotation.
+    ({"djangoapp": MOLECULE_DB_VERIFIER}, {}, True),
+    ({"djangoapp": MOLECULE_DB_VERIFIER}, {"postgresql_app_password_previous": MOLECULE_DB}, False),
+    ({"djangoapp": MOLECULE_DB_VERIFIER}, {"postgresql_app_password": MOLECULE_DB}, False),
+    # A rotation's second run: the second role has the new password (and not a third one).
+    ({"djangoapp": MOLECULE_DB_VERIFIER, "djangoapp_rotating": md5_verifier(DB_SECRET, "djangoapp_rotating")},
+     {}, False),
+    ({"djangoapp": MOLECULE_DB_VERIFIER, "djangoapp_rotating": md5_verifier("a-third-one-01234", "djangoapp_rotating")},
+     {}, True),
+    # No role yet: nothing to compare.
+    ({}, {}, False),
+])
+def test_a_postgresql_password_change_must_be_a_rotation(inventory, tmp_path, live, change, refused):
+    """The preflight compares the inventory's password with the verifiers
+    PostgreSQL stores (here printed by a stand-in for psql)."""
+    psql = tmp_path / "psql"
+    psql.write_text("#!/bin/sh\ncat <<'EOF'\n" + "".join(f"{role}|{verifier}\n" for role, verifier in live.items())
+                    + "EOF\n")
+    psql.chmod(0o755)
+    hosts = inventory(["postgresql"], {**GOOD, "postgresql_app_password": DB_SECRET, **change})
+    result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(hosts),
+                     "-e", json.dumps({"__postgresql_psql": [str(psql)]}))
+    output = result.stdout + result.stderr
+    assert (result.returncode != 0) == refused, output
+    if refused:
+        assert "postgresql_app_password is not the password PostgreSQL has for 'djangoapp'" in output, output
+    for secret in [DB_SECRET, MOLECULE_DB, *change.values()]:
         assert secret not in output

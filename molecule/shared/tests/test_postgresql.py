@@ -3,7 +3,7 @@ TLS, verifying the server's certificate and name, and nothing logs in
 without it."""
 
 import pytest
-from conftest import APP, backend, database_url, hosts, manage, variables
+from conftest import APP, backend, database_url, hosts, manage, run_playbooks, variables
 
 # Run by the app's Python on an app host: log in without TLS.
 PLAIN_LOGIN = """
@@ -40,3 +40,20 @@ def test_the_app_logs_in_over_verified_tls_only(name):
                        settings.get("postgresql_app_db", APP), settings.get("postgresql_app_user", APP),
                        settings["postgresql_app_password"]).stdout
     assert "no pg_hba.conf entry" in refused and "no encryption" in refused
+
+
+def test_a_password_change_that_is_not_a_rotation_is_refused():
+    """The preflight reads the verifiers PostgreSQL stores (pg_authid): a new
+    password without postgresql_app_password_previous stops the run before any
+    host changes, and the password is not printed."""
+    servers = hosts("postgresql")
+    if not servers:
+        pytest.skip("no PostgreSQL host in this scenario")
+    changed = "not-a-rotation-password-5e1d7c"
+    result = run_playbooks("playbooks/preflight.yml", extra_vars={"postgresql_app_password": changed,
+                                                                  "app_db_password": changed},
+                           limit=servers[0], succeed=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "postgresql_app_password is not the password PostgreSQL has" in " ".join(output.split()), output[-3000:]
+    assert changed not in output
