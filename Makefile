@@ -21,7 +21,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:catalog
 # The local sandbox (files/sandbox.sh, inventories/sandbox).
 SANDBOX_DISTRO ?= debian13
 
-.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first checks-then-molecule-rest
+.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first molecule-rest-then-checks
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -90,20 +90,21 @@ drills: install ## The cluster scenario with its reliability drills (docs/RELIAB
 # Two sides at once, each printed whole when it ends. One side builds the
 # first Molecule run's image and runs it (the cluster, four hosts, with the
 # reliability drills, which wait on timers much of the time). The other runs
-# the linters and the controller-side and app tests, the other Molecule runs,
-# then the sandbox and its browser test, one after the other. A failure on
-# one side ends `make test` when the other side ends. README.md has the times.
+# the other Molecule runs, the sandbox and its browser test, then the linters
+# and the controller-side and app tests, one after the other: they come last
+# to fill the cores while the drills wait. A failure on one side ends
+# `make test` when the other side ends. README.md has the times.
 test: install ## The whole suite: what .ci/run runs
-	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-first checks-then-molecule-rest
+	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-first molecule-rest-then-checks
 
 molecule-first:
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(firstword $(MOLECULE_RUNS))"
 
-checks-then-molecule-rest:
-	$(MAKE) --no-print-directory lint syntax unit app-test browser
+molecule-rest-then-checks:
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(wordlist 2,$(words $(MOLECULE_RUNS)),$(MOLECULE_RUNS))"
 	$(MAKE) --no-print-directory sandbox
 	$(MAKE) --no-print-directory sandbox-test
+	$(MAKE) --no-print-directory lint syntax unit app-test
 
 browser: ## Headless Chromium and its driver for sandbox-test, from Debian
 	files/bootstrap.sh --browser
