@@ -140,22 +140,31 @@ def test_the_verifier_check():
      {}, False),
     ({"djangoapp": MOLECULE_DB_VERIFIER, "djangoapp_rotating": md5_verifier("a-third-one-01234", "djangoapp_rotating")},
      {}, True),
-    # No role yet: nothing to compare.
+    # A rotation over one that has not finished; the same first run again is fine.
+    ({"djangoapp": MOLECULE_DB_VERIFIER, "djangoapp_rotating": md5_verifier("a-third-one-01234", "djangoapp_rotating")},
+     {"postgresql_app_password_previous": MOLECULE_DB}, "an earlier rotation has not finished"),
+    ({"djangoapp": MOLECULE_DB_VERIFIER, "djangoapp_rotating": md5_verifier(DB_SECRET, "djangoapp_rotating")},
+     {"postgresql_app_password_previous": MOLECULE_DB}, False),
+    # No role yet, or a PostgreSQL that does not answer (psql exits 2): nothing to compare.
     ({}, {}, False),
+    (None, {}, False),
 ])
 def test_a_postgresql_password_change_must_be_a_rotation(inventory, tmp_path, live, change, refused):
     """The preflight compares the inventory's password with the verifiers
     PostgreSQL stores (here printed by a stand-in for psql)."""
     psql = tmp_path / "psql"
-    psql.write_text("#!/bin/sh\ncat <<'EOF'\n" + "".join(f"{role}|{verifier}\n" for role, verifier in live.items())
-                    + "EOF\n")
+    psql.write_text("#!/bin/sh\nexit 2\n" if live is None else "#!/bin/sh\ncat <<'EOF'\n"
+                    + "".join(f"{role}|{verifier}\n" for role, verifier in live.items()) + "EOF\n")
     psql.chmod(0o755)
     hosts = inventory(["postgresql"], {**GOOD, "postgresql_app_password": DB_SECRET, **change})
     result = ansible("ansible-playbook", "playbooks/preflight.yml", "-i", str(hosts),
                      "-e", json.dumps({"__postgresql_psql": [str(psql)]}))
     output = result.stdout + result.stderr
-    assert (result.returncode != 0) == refused, output
+    assert (result.returncode != 0) == bool(refused), output
     if refused:
-        assert "postgresql_app_password is not the password PostgreSQL has for 'djangoapp'" in output, output
+        message = refused if isinstance(refused, str) else "is not the password PostgreSQL has for 'djangoapp'"
+        assert message in " ".join(output.split()), output
+    if live is None:
+        assert "did not answer (psql exited 2)" in " ".join(output.split()), output
     for secret in [DB_SECRET, MOLECULE_DB, *change.values()]:
         assert secret not in output

@@ -33,17 +33,18 @@ class Clock:
 
 class Workers:
     """`app.control` of workers whose cancels and adds take effect one query
-    late, or (deaf) never."""
+    late, or (deaf) never; a mute one answers the first query only."""
 
-    def __init__(self, clock, queues, deaf=()):
-        self.clock, self.queues, self.deaf = clock, queues, set(deaf)
-        self.late, self.cancels = [], 0
+    def __init__(self, clock, queues, deaf=(), mute=()):
+        self.clock, self.queues, self.deaf, self.mute = clock, queues, set(deaf), set(mute)
+        self.late, self.cancels, self.queries = [], 0, 0
 
     def inspect(self, timeout, destination=None):
         def active_queues():
             self.clock.sleep(timeout)
             reply = {node: [{"name": name} for name in sorted(names)] for node, names in self.queues.items()
-                     if destination is None or node in destination}
+                     if (destination is None or node in destination) and not (self.queries and node in self.mute)}
+            self.queries += 1
             for change in self.late:
                 change()
             self.late = []
@@ -91,7 +92,16 @@ def test_a_worker_that_keeps_consuming_fails_the_pause_and_its_queues_stay_remem
     workers = Workers(clock, {"default@w1": {"default"}, "io@w1": {"io"}}, deaf={"default@w1"})
     paused = run("pause", workers)
     assert paused.exit_code == 1
-    assert 'still consuming 30 s into the pause: {"default@w1": ["default"]}' in paused.output
+    assert 'still consuming, or not answering, 30 s into the pause: {"default@w1": ["default"]}' in paused.output
     assert workers.cancels > 2, "the cancel was not sent again"
     assert workers.queues["io@w1"] == set()
     assert json.loads(celery_consumers.STATE.read_text()) == {"default@w1": ["default"], "io@w1": ["io"]}
+
+
+def test_a_worker_that_stops_answering_is_not_taken_for_paused(clock):
+    """A busy worker can miss a query's timeout: seen consuming once, it
+    counts as paused only when it answers with no queue."""
+    workers = Workers(clock, {"default@w1": {"default"}, "io@w1": {"io"}}, deaf={"default@w1"}, mute={"default@w1"})
+    paused = run("pause", workers)
+    assert paused.exit_code == 1
+    assert 'not answering, 30 s into the pause: {"default@w1": ["default"]}' in paused.output

@@ -66,14 +66,25 @@ def pause(ctx):
     # A worker replies to a cancel at once but applies it on its event loop's
     # next turn: a query that reaches it in between (a busy host) still sees
     # the queue, and a reply lost to the timeout may mean a lost cancel. So
-    # ask again after the cancels, and cancel again what is left.
-    while current := {node: queues for node, queues in consuming(app).items() if queues}:
+    # ask again after the cancels, and cancel again what is left. A worker
+    # seen consuming counts as paused only once it answers with no queue: a
+    # busy one may miss a query's timeout.
+    current = {}
+    while True:
+        for node, queues in consuming(app).items():
+            if queues:
+                current[node] = queues
+            else:
+                current.pop(node, None)
+        if not current:
+            break
         for node, queues in current.items():
             paused[node] = sorted(set(paused.get(node, [])) | set(queues))
         # Written before any cancel: a resume must know them whatever fails next.
         remember(paused)
         if time.monotonic() > deadline:
-            raise click.ClickException(f"workers still consuming {PAUSE_WAIT} s into the pause: {json.dumps(current)}")
+            raise click.ClickException(
+                f"workers still consuming, or not answering, {PAUSE_WAIT} s into the pause: {json.dumps(current)}")
         for node, queues in current.items():
             for queue in queues:
                 app.control.cancel_consumer(queue, destination=[node], reply=True, timeout=TIMEOUT)
