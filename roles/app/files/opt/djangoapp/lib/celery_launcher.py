@@ -26,7 +26,17 @@ such crashes. Remove it once a release fixes the double close.
 
 import sys
 
-from kombu.connection import Connection
+if __name__ == "__main__":
+    # A gevent or eventlet pool patches the standard library; that must
+    # happen before anything imports socket or threading (kombu below), as
+    # Celery's own `celery` script does first. Patched later, a gevent pool
+    # started, said ready, and never took a task from its queue.
+    from celery import maybe_patch_concurrency
+
+    if "multi" not in sys.argv:
+        maybe_patch_concurrency()
+
+from kombu.connection import Connection  # noqa: E402
 
 _collect = Connection.collect
 
@@ -41,8 +51,7 @@ def _collect_and_forget_the_channel(self, socket_timeout=None):
 Connection.collect = _collect_and_forget_the_channel
 
 if __name__ == "__main__":
-    from celery.__main__ import main
-    from celery.bin.celery import celery
+    from celery.bin.celery import celery, main
 
     # The bundle's own subcommands, next to this file.
     from celery_config_check import check_config
