@@ -123,7 +123,7 @@ def chart(path, document):
     drains = document["workloads"]["drain"]
     figure, (drain, enqueue, latency) = plt.subplots(1, 3, figsize=(16, 5.5),
                                                      gridspec_kw={"width_ratios": [3, 2, 3]})
-    drained = configurations + list(document.get("factors", {}))
+    drained = configurations + list(document.get("factors", {})) + list(document.get("io_pools", {}))
     bar_group(drain, drains, {c: [value(c, w) for w in drains] for c in drained}, "tasks/s (log scale)")
     ceiling = value("broker ceiling", "raw BRPOP, 1 consumer")
     if ceiling:

@@ -123,6 +123,16 @@ def factor_configurations(default):
     }
 
 
+def io_configurations(default):
+    """The bundle's default pool with an I/O pool in its place (the 50 ms
+    drain only): how many more slots threads or gevent give a queue of tasks
+    that wait. {name: layout}."""
+    return {
+        "default, threads 8": [with_option(with_option(default, "--pool", "threads"), "--concurrency", 8)],
+        "default, gevent 20": [with_option(with_option(default, "--pool", "gevent"), "--concurrency", 20)],
+    }
+
+
 def with_option(options, name, value):
     """options with --name=value in place of any --name=... (appended when absent)."""
     return [option for option in options if not option.startswith(f"{name}=")] + [f"{name}={value}"]
@@ -516,9 +526,10 @@ def measured_drain(stack, configuration, layout, workload, environment=None):
     return row
 
 
-def measure(stack, configurations, factors):
+def measure(stack, configurations, factors, io_pools):
     """configurations: {name: layout}, every workload; factors: {name: (layout,
-    environment)}, the no-op drain only."""
+    environment)}, the no-op drain only; io_pools: {name: layout}, the 50 ms
+    drain only."""
     results = []
     log("enqueue rate from one client")
     results += enqueue_rates(stack)
@@ -541,6 +552,10 @@ def measure(stack, configurations, factors):
         log(f"  p50 {row.get('p50_ms', 0):.1f} ms, p99 {row.get('p99_ms', 0):.1f} ms")
         results.append({"configuration": configuration, "workload": LATENCY_WORKLOAD, **row})
     results += [{"configuration": name, "workload": noop, **median_row(runs[name])} for name in factors]
+    for configuration, layout in io_pools.items():
+        for workload in list(DRAINS)[1:]:
+            results.append({"configuration": configuration, "workload": workload,
+                            **measured_drain(stack, configuration, layout, workload)})
     return results
 
 
@@ -579,11 +594,12 @@ def main():
         stack = Stack(workdir)
         configurations = {"bundle-default": [stack.default_pool], **LAYOUTS}
         factors = factor_configurations(stack.default_pool)
+        io_pools = io_configurations(stack.default_pool)
         try:
             stack.start()
             about = machine()
             redis_settings = stack.redis_settings()
-            results = measure(stack, configurations, factors)
+            results = measure(stack, configurations, factors, io_pools)
         except (KeyboardInterrupt, SystemExit):
             log("interrupted: stopping the workers and redis-server")
             raise
@@ -599,6 +615,8 @@ def main():
                            for name, layout in configurations.items()},
         "factors": {name: {"workers": [[*stack.celery_options, "worker", *options] for options in layout],
                            "environment": environment} for name, (layout, environment) in factors.items()},
+        "io_pools": {name: [[*stack.celery_options, "worker", *options] for options in layout]
+                     for name, layout in io_pools.items()},
         "workloads": {"drain": list(DRAINS), "latency": LATENCY_WORKLOAD},
         "results": results,
         "ratios": ratios,
@@ -619,6 +637,8 @@ def write_report(document):
         environment = " ".join(f"{key}={value}" for key, value in factor["environment"].items())
         lines += [f"{name}: {environment + ' ' if environment else ''}celery {' '.join(argv)}"
                   for argv in factor["workers"]]
+    for name, layout in document.get("io_pools", {}).items():
+        lines += [f"{name}: celery {' '.join(argv)}" for argv in layout]
     table, ratios = report.table(document["results"]), report.ratio_lines(document["ratios"])
     print("\n".join(lines), table, ratios, sep="\n\n")
     summary = (f"{len(document['results'])} measurements (N = {settings['tasks']} per drain, no-op drains "
