@@ -87,10 +87,14 @@ def write_json(path, document):
 def bar_group(axis, groups, series, unit):
     """Grouped bars: one group per label in groups, one bar per series name.
     series: {name: [value per group, None where not measured]}."""
+    import matplotlib
+
     width = 0.8 / len(series)
+    # More series than the default cycle's ten colours: each keeps its own.
+    colours = matplotlib.colormaps["tab20"].colors
     for index, (name, values) in enumerate(series.items()):
         positions = [g + (index - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        bars = axis.bar(positions, [v or 0 for v in values], width, label=name)
+        bars = axis.bar(positions, [v or 0 for v in values], width, label=name, color=colours[index % len(colours)])
         for bar, value in zip(bars, values, strict=True):
             if value:
                 axis.annotate(f"{value:.0f}" if value >= 10 else f"{value:.1f}",
