@@ -39,9 +39,11 @@ images: ## Build the local systemd test-host images (reuses up-to-date ones)
 	molecule/images/build.sh $(sort $(foreach run,$(MOLECULE_RUNS),$(word 1,$(subst :, ,$(run)))))
 
 lint: install ## yamllint, ansible-lint (production profile), ruff
-	yamllint --strict .
-	ansible-lint --strict
-	ruff check .
+	status=0; \
+	yamllint --strict . || status=1; \
+	ansible-lint --strict || status=1; \
+	ruff check . || status=1; \
+	exit $$status
 
 syntax: install ## ansible-playbook --syntax-check against the prod inventory
 	ansible-playbook --syntax-check site.yml playbooks/check.yml -i inventories/prod
@@ -101,7 +103,7 @@ molecule-first:
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(firstword $(MOLECULE_RUNS))"
 
 # Each step runs even when one before it failed (a failed catalog run does
-# not hide a lint finding); the side fails at the end if any did.
+# not hide a lint finding; the browser test needs the sandbox); the side fails at the end if any did.
 molecule-rest-then-checks:
 	status=0; \
 	$(MAKE) --no-print-directory molecule MOLECULE_RUNS="$(wordlist 2,$(words $(MOLECULE_RUNS)),$(MOLECULE_RUNS))" || status=1; \

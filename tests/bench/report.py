@@ -90,8 +90,9 @@ def bar_group(axis, groups, series, unit):
     import matplotlib
 
     width = 0.8 / len(series)
-    # More series than the default cycle's ten colours: each keeps its own.
-    colours = matplotlib.colormaps["tab20"].colors
+    # More series than the default cycle's ten colours: each keeps its own
+    # (tab10's, then tab20's light shades).
+    colours = matplotlib.colormaps["tab10"].colors + matplotlib.colormaps["tab20"].colors[1::2]
     for index, (name, values) in enumerate(series.items()):
         positions = [g + (index - (len(series) - 1) / 2) * width for g in range(len(groups))]
         bars = axis.bar(positions, [v or 0 for v in values], width, label=name, color=colours[index % len(colours)])

@@ -1,6 +1,6 @@
 """Benchmark of the Celery task path, as the bundle deploys it: figures, never pass/fail.
 
-    make bench                      # BENCH_TASKS=5000 per drain: about 20 minutes on 2 cores
+    make bench                      # BENCH_TASKS=5000 per drain: about 30 minutes on 2 cores
     BENCH_TASKS=1000 BENCH_REPEAT=1 make bench     # a smoke run
     .venv-app/bin/python tests/bench/task_path.py --report   # chart and tables again from the stored run
 
@@ -29,6 +29,8 @@ Configurations, measured in the same run:
    (factor_configurations below: prefetch, concurrency, log level,
    recycling children, gossip/mingle/heartbeat, task events) and three solo
    workers; the no-op drain only. What each default costs or gains.
+6. I/O pools: the bundle's default pool with a threads (8) or a gevent (20)
+   pool in its place (io_configurations below); the 50 ms drain only.
 
 The no-op drain of configurations 1-3 and 5 runs BENCH_REPEAT times (3),
 the configurations interleaved, and the median is reported with every run

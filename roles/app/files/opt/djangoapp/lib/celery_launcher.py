@@ -30,7 +30,7 @@ if __name__ == "__main__":
     # A gevent or eventlet pool patches the standard library; that must
     # happen before anything imports socket or threading (kombu below), as
     # Celery's own `celery` script does first. Patched later, a gevent pool
-    # started, said ready, and never took a task from its queue.
+    # started, said ready, and never finished a task.
     from celery import maybe_patch_concurrency
 
     if "multi" not in sys.argv:
