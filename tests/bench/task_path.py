@@ -207,9 +207,12 @@ class Stack:
         if self.redis is not None:
             processes.stop(self.redis, 30)
 
+    def commands(self, layout):
+        """The `celery` argument list of each worker process of a layout."""
+        return [[*self.celery_options, "worker", *options] for options in layout]
+
     def start_workers(self, layout, label, environment=None):
-        for index, options in enumerate(layout):
-            argv = [*self.celery_options, "worker", *options]
+        for index, argv in enumerate(self.commands(layout)):
             path = self.workdir / f"{label}-{index}.log".replace(" ", "_").replace("/", "_").replace(",", "")
             self.workers.append((processes.start_worker(argv, {**self.env, **(environment or {})}, path), path))
 
@@ -613,12 +616,10 @@ def main():
         "settings": {"tasks": TASKS, "repeat": REPEAT, "broker_messages": BROKER_MESSAGES, "latency_rate": LATENCY_RATE,
                      "latency_seconds": LATENCY_SECONDS, "redis_port": REDIS_PORT, "redis": redis_settings,
                      "seconds": round(time.monotonic() - begin), "commit": commit()},
-        "configurations": {name: [[*stack.celery_options, "worker", *options] for options in layout]
-                           for name, layout in configurations.items()},
-        "factors": {name: {"workers": [[*stack.celery_options, "worker", *options] for options in layout],
-                           "environment": environment} for name, (layout, environment) in factors.items()},
-        "io_pools": {name: [[*stack.celery_options, "worker", *options] for options in layout]
-                     for name, layout in io_pools.items()},
+        "configurations": {name: stack.commands(layout) for name, layout in configurations.items()},
+        "factors": {name: {"workers": stack.commands(layout), "environment": environment}
+                    for name, (layout, environment) in factors.items()},
+        "io_pools": {name: stack.commands(layout) for name, layout in io_pools.items()},
         "workloads": {"drain": list(DRAINS), "latency": LATENCY_WORKLOAD},
         "results": results,
         "ratios": ratios,
