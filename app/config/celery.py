@@ -1,5 +1,6 @@
 """The Celery application, configured from Django settings (CELERY_* names)."""
 
+import logging
 import os
 from datetime import UTC, datetime
 
@@ -38,10 +39,15 @@ app.autodiscover_tasks()
 
 
 @setup_logging.connect
-def use_django_logging(**kwargs):
-    """Workers and beat log through Django's LOGGING (JSON lines on stdout)."""
+def use_django_logging(loglevel=None, **kwargs):
+    """Workers and beat log through Django's LOGGING (JSON lines on stdout), at
+    the level of their --loglevel (a pool's `loglevel`, `celery_beat_loglevel`).
+    LOGGING alone would keep them at DJANGO_LOG_LEVEL: Celery sets the root
+    logger's level only when no receiver answers this signal."""
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)

@@ -1,13 +1,20 @@
 """The units' launcher (roles/app/files/opt/djangoapp/lib/celery_launcher.py)
-started as the units start it, with a gevent pool, against the session's real
-Redis: the pool takes tasks and runs them side by side. The launcher used to
-import kombu before gevent patched the standard library; the pool then
-started, said ready, and never finished a task."""
+started as the units start it, against the session's real Redis.
 
+With a gevent pool, the pool takes tasks and runs them side by side. The
+launcher used to import kombu before gevent patched the standard library; the
+pool then started, said ready, and never finished a task.
+
+A worker logs at its --loglevel (a pool's `loglevel` field). The app's LOGGING
+used to hold Celery's loggers at DJANGO_LOG_LEVEL, so WARNING still wrote two
+INFO lines per task."""
+
+import json
 import os
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,25 +36,33 @@ def test_the_gevent_pin_is_the_roles():
     assert f"{pin.group(1)}\n" in (APP_DIR / "requirements-test.txt").read_text()
 
 
-@pytest.fixture
-def gevent_worker(broker, tmp_path):
+@contextmanager
+def launched_worker(log, *options):
+    """A worker started through the launcher, as a unit starts it; its output in `log`."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.test_settings")
-    log = tmp_path / "worker.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, str(LAUNCHER), "--app=config", "worker", "--hostname=gevent@test", "--queues=io",
-             "--pool=gevent", f"--concurrency={TASKS}", "--prefetch-multiplier=1", "--without-mingle",
-             "--without-gossip", "--loglevel=WARNING"],
+            [sys.executable, str(LAUNCHER), "--app=config", "worker", "--queues=io", "--prefetch-multiplier=1",
+             "--without-mingle", "--without-gossip", *options],
             cwd=APP_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
         )
-    yield broker
-    process.terminate()
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:  # the old launcher's pool did not stop either
-        process.kill()
-        process.wait()
-    print(log.read_text())
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # the old launcher's gevent pool did not stop either
+            process.kill()
+            process.wait()
+        print(log.read_text())
+
+
+@pytest.fixture
+def gevent_worker(broker, tmp_path):
+    with launched_worker(tmp_path / "worker.log", "--hostname=gevent@test", "--pool=gevent",
+                         f"--concurrency={TASKS}", "--loglevel=WARNING"):
+        yield broker
 
 
 def test_a_gevent_pool_takes_tasks_and_runs_them_side_by_side(gevent_worker):
@@ -57,3 +72,20 @@ def test_a_gevent_pool_takes_tasks_and_runs_them_side_by_side(gevent_worker):
     # Side by side: every nap began before the first one ended.
     first_end = min(answer["started"] for answer in done) + NAP
     assert all(answer["started"] < first_end for answer in done), sorted(a["started"] for a in done)
+
+
+@pytest.mark.parametrize("loglevel", ["INFO", "WARNING"])
+def test_a_worker_logs_at_its_loglevel(broker, tmp_path, loglevel):
+    log = tmp_path / "worker.log"
+    with launched_worker(log, f"--hostname={loglevel.lower()}@test", "--pool=solo", f"--loglevel={loglevel}"):
+        result = tasks.add.apply_async((2, 3), queue="io")
+        assert result.get(timeout=60) == 5
+    output = log.read_text()
+    levels = {json.loads(line)["level"] for line in output.splitlines() if line.startswith("{")}
+    if loglevel == "INFO":
+        # The lines per task received and finished that REFERENCE promises at INFO.
+        assert f"[{result.id}] received" in output
+        assert f"[{result.id}] succeeded" in output
+    else:
+        assert f"[{result.id}]" not in output
+        assert levels <= {"WARNING", "ERROR", "CRITICAL"}, levels
