@@ -47,6 +47,25 @@ def test_a_uv_lock_is_preferred_and_decided_by_lock_and_pyproject(tmp_path):
     assert inspect(tmp_path, mode="requirements")["mode"] == "requirements"
 
 
+def test_the_packages_a_lock_installs_leave_out_dev_groups_and_follow_extras(tmp_path):
+    """The catalog fixture's uv.lock: `celery[redis]` brings kombu's `redis`
+    extra (packaging), which kombu without the extra does not; pytest is in
+    the dev group only. The same list `uv export --no-dev` prints."""
+    catalog = ROOT / "tests" / "fixtures" / "catalog"
+    packages = inspect(catalog)["packages"]
+    assert {"gevent", "greenlet", "kombu", "packaging", "psycopg-c", "zope-interface"} <= set(packages), packages
+    # pytest and what only it needs; the project itself (--no-install-project).
+    assert not {"pytest", "iniconfig", "pluggy", "catalog"} & set(packages), packages
+
+
+def test_the_packages_requirements_files_name(tmp_path):
+    (tmp_path / "requirements.txt").write_text(
+        "-r base.txt\n--index-url https://example.org/simple\nDjango==5.2.19  # web\n"
+        "zope.interface==8.7 ; python_version >= '3.11'\n./vendor/thing\n-e .\n")
+    (tmp_path / "base.txt").write_text("# gevent comes from here\ngevent[recommended]==26.8.0\n")
+    assert inspect(tmp_path)["packages"] == ["django", "gevent", "zope-interface"]
+
+
 def test_a_missing_lock_is_reported(tmp_path):
     assert inspect(tmp_path, mode="uv")["missing"] == [str(tmp_path / "uv.lock"), str(tmp_path / "pyproject.toml")]
 

@@ -1,5 +1,6 @@
 """A project shaped unlike the sample app, deployed with inventory variables
-only: its packages are exactly its uv.lock, its compiled dependency is built,
+only: its packages are exactly its uv.lock (its own gevent too, for a gevent
+pool), its compiled dependency is built,
 its static files (STATIC_ROOT in its code tree) are served while the code
 stays root's, its tasks round-trip through the pools its routes name, beat
 fires, Flower sees the workers, and the deploy reads its own settings."""
@@ -8,13 +9,16 @@ import json
 import re
 import shlex
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
-from conftest import APP, FLOWER, WEB, backend, hosts, http, redis_acl_refusals, variables
+from conftest import APP, FLOWER, WEB, backend, celery_json, hosts, http, redis_acl_refusals, variables
 
 CODE = f"/opt/{APP}/src"
 VENV = f"/opt/{APP}/venv"
 UV = f"/opt/{APP}/tools/bin/uv"
+PROJECT = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "catalog"
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +68,20 @@ def test_tasks_round_trip_through_the_queues_the_project_names(host):
         "a = add.delay(2, 3); r = build_report.delay(7); "
         "print(json.dumps([a.get(timeout=60), a.queue, r.get(timeout=60), r.queue]))")))
     assert replies == [5, "celery", "report 7", "reports"]
+
+
+def test_the_gevent_pool_runs_the_gevent_the_project_locks(host):
+    """The role installs its own gevent only for a project that has none:
+    over this project's, the next release's uv sync would take it out again,
+    and the virtualenv would not be the lock (the first test here)."""
+    locked = next(package["version"] for package in tomllib.loads((PROJECT / "uv.lock").read_text())["package"]
+                  if package["name"] == "gevent")
+    version = host.run(f"{VENV}/bin/python -c 'import gevent; print(gevent.__version__)'")
+    assert version.stdout.strip() == locked, version.stdout + version.stderr
+    stats = celery_json(host, "inspect", "stats", "--timeout=10")
+    pools = {node.split("@")[0]: node_stats["pool"] for node, node_stats in stats.items()}
+    assert pools["reports"]["implementation"] == "celery.concurrency.gevent:TaskPool", pools
+    assert pools["reports"]["max-concurrency"] == 4, pools
 
 
 def test_beat_fires_the_projects_schedule(host):

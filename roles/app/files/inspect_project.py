@@ -17,6 +17,9 @@ Prints JSON:
                 local file it includes (-r) or constrains with (-c), recursively
                 (not local packages it names: bump the requirements file then)
     missing     the files among them that do not exist
+    packages    the names of the packages the project installs (normalized):
+                uv.lock's closure of the project's dependencies without the dev
+                groups, or every requirement the requirements files name
 """
 
 import hashlib
@@ -27,7 +30,9 @@ import sys
 import tomllib
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
@@ -70,6 +75,43 @@ def requirement_files(path, seen):
             requirement_files((path.parent / match.group(1)).resolve(), seen)
 
 
+def locked_packages(lock, project_name):
+    """What `uv sync --no-dev --no-install-project` installs from uv.lock: the
+    project's dependencies, theirs, and the extras each asks for."""
+    entries = {}
+    for package in lock.get("package", []):
+        entries.setdefault(package["name"], []).append(package)
+    root = canonicalize_name(project_name)
+    seen, todo = set(), [(root, ())]
+    while todo:
+        name, extras = todo.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        for package in entries.get(name, []):
+            groups = [package.get("dependencies", [])]
+            groups += [package.get("optional-dependencies", {}).get(extra, []) for extra in extras]
+            todo += [(d["name"], tuple(d.get("extra", ()))) for group in groups for d in group]
+    wanted = {name for name, _ in seen} - {root}
+    return wanted
+
+
+def required_packages(files):
+    """The names the requirements files list (options, includes, URLs and
+    paths left out)."""
+    names = set()
+    for path in files:
+        for line in path.read_text().splitlines() if path.exists() else []:
+            line = line.split(" #")[0].strip()
+            if not line or line.startswith(("#", "-")):
+                continue
+            try:
+                names.add(canonicalize_name(Requirement(line).name))
+            except InvalidRequirement:
+                pass
+    return names
+
+
 def main(python, venv, code_dir, mode, requirements_file):
     code = Path(code_dir)
     if mode == "auto":
@@ -84,6 +126,11 @@ def main(python, venv, code_dir, mode, requirements_file):
     requires = project.get("requires-python")
     version = version_of(python)
     venv_python = venv_version(venv)
+    if mode == "uv":
+        lock = code / "uv.lock"
+        packages = locked_packages(tomllib.loads(lock.read_text()), project.get("name", "")) if lock.exists() else set()
+    else:
+        packages = required_packages(files)
     print(json.dumps({
         "python": version,
         "venv_python": venv_python,
@@ -93,6 +140,7 @@ def main(python, venv, code_dir, mode, requirements_file):
         "mode": mode,
         "inputs": {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.exists()},
         "missing": [str(f) for f in files if not f.exists()],
+        "packages": sorted(packages),
     }))
 
 
