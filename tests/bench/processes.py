@@ -17,6 +17,7 @@ APP_DIR = ROOT / "app"
 APP_PYTHON = ROOT / ".venv-app" / "bin" / "python"
 LAUNCHER = ROOT / "roles" / "app" / "files" / "opt" / "djangoapp" / "lib" / "celery_launcher.py"
 REDIS_SERVER = "/usr/bin/redis-server"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def start(argv, log_path, **kwargs):
@@ -82,6 +83,31 @@ def start_worker(worker_args, env, log_path):
     """One worker the way its unit starts it: the launcher, from the app's directory."""
     argv = [str(APP_PYTHON), str(LAUNCHER), *worker_args]
     return start(argv, log_path, cwd=APP_DIR, env=env)
+
+
+def cpu_seconds(roots):
+    """CPU seconds (user and system) the processes `roots` (pids) and all their
+    descendants have used so far, counting children their parent has already
+    reaped (a pool's replaced children) through its cutime and cstime."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # proc(5): after "(comm)", field 3 (state) is index 0: ppid 1, utime 11, stime 12, cutime 13, cstime 14.
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # exited meanwhile
+            continue
+        stats[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]))
+    children = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    ticks, todo = 0, [pid for pid in roots if pid in stats]
+    while todo:
+        pid = todo.pop()
+        ticks += stats[pid][1]
+        todo += children.get(pid, [])
+    return ticks / CLOCK_TICKS
 
 
 def tail(path, lines=30):

@@ -19,6 +19,7 @@ COLUMNS = [
     ("÷ broker", "vs_broker", "{:.3f}"),
     ("redis cpu", "redis_cpu", "{:.0%}"),
     ("bench cpu", "bench_cpu", "{:.0%}"),
+    ("workers cpu", "workers_cpu", "{:.0%}"),
     ("redis forks", "redis_forks", "{}"),
 ]
 

@@ -43,8 +43,11 @@ Workloads:
   one's (stored by the workers in the result backend), so start-up is excluded.
   The bench waits with three O(1) commands every 0.2 s (LLEN of the queue,
   HLEN of kombu's unacked hash, INFO cpu), then reads every result with MGET;
-  its own CPU and Redis's CPU between the first and the last result are
-  reported (as shares of one core), to show whether either is the bottleneck.
+  its own CPU, Redis's and the workers' (every worker process and its pool's
+  processes, from /proc) between the first and the last result are reported
+  as shares of one core: the bench and Redis, to show neither is the
+  bottleneck; the workers, to show whether they are CPU-bound (200 % is both
+  cores of this machine; a threads or gevent pool is one process, so 100 %).
   Every task is counted: ok (SUCCESS), failed (another final state), lost (no
   final state).
 - latency: with the workers up, nap(seconds=0) sent at BENCH_LATENCY_RATE
@@ -225,6 +228,10 @@ class Stack:
                 log(f"worker exited with {process.returncode}; its log:\n{processes.tail(path)}")
         self.workers = []
 
+    def workers_cpu(self):
+        """CPU seconds the running workers and their pool processes used so far."""
+        return processes.cpu_seconds([process.pid for process, _ in self.workers])
+
     def workers_alive(self):
         return any(process.poll() is None for process, _ in self.workers)
 
@@ -319,12 +326,12 @@ def final_results(stack, ids):
 def wait_for_results(stack, ids, samples=None):
     """Wait until every task has a final result, nothing moved for
     STALL_SECONDS or every worker exited; return {id: meta} of the finished.
-    Each poll appends (time, Redis's CPU seconds, the bench's CPU seconds) to samples."""
+    Each poll appends (time, Redis's, the bench's and the workers' CPU seconds) to samples."""
     done = {}
     last_seen, last_change = None, time.monotonic()
     while True:
         if samples is not None:
-            samples.append((time.time(), stack.redis_cpu(), time.process_time()))
+            samples.append((time.time(), stack.redis_cpu(), time.process_time(), stack.workers_cpu()))
         in_broker = stack.in_broker()
         if in_broker != last_seen:
             last_seen, last_change = in_broker, time.monotonic()
@@ -352,14 +359,15 @@ def timestamp(iso):
 
 
 def cpu_shares(samples, start, end):
-    """Redis's and the bench's CPU use, as shares of one core, from the last
-    sample at or before start to the first at or after end."""
+    """Redis's, the bench's and the workers' CPU use, as shares of one core,
+    from the last sample at or before start to the first at or after end."""
     before = [s for s in samples if s[0] <= start] or samples[:1]
     after = [s for s in samples if s[0] >= end] or samples[-1:]
-    (t0, redis0, bench0), (t1, redis1, bench1) = before[-1], after[0]
+    (t0, *used0), (t1, *used1) = before[-1], after[0]
     if t1 <= t0:
         return {}
-    return {"redis_cpu": (redis1 - redis0) / (t1 - t0), "bench_cpu": (bench1 - bench0) / (t1 - t0)}
+    return {name: (end - begin) / (t1 - t0)
+            for name, begin, end in zip(("redis_cpu", "bench_cpu", "workers_cpu"), used0, used1, strict=True)}
 
 
 def drain(stack, configuration, layout, workload, environment=None):
@@ -400,7 +408,8 @@ def latency(stack, configuration, layout):
         wait_for_results(stack, publish(stack, nap.name, {"seconds": 0}, 10 * len(layout)))
         sent = {}
         count = round(LATENCY_RATE * LATENCY_SECONDS)
-        cpu, redis_cpu, begin = time.process_time(), stack.redis_cpu(), time.monotonic()
+        cpu, redis_cpu, workers_cpu = time.process_time(), stack.redis_cpu(), stack.workers_cpu()
+        begin = time.monotonic()
         for index in range(count):
             time.sleep(max(0.0, begin + index / LATENCY_RATE - time.monotonic()))
             now = time.time()
@@ -409,13 +418,14 @@ def latency(stack, configuration, layout):
         done = wait_for_results(stack, list(sent))
         wall = time.monotonic() - begin
         bench_cpu, redis_cpu = time.process_time() - cpu, stack.redis_cpu() - redis_cpu
+        workers_cpu = stack.workers_cpu() - workers_cpu
     finally:
         stack.stop_workers()
     waits = [1000 * (meta["result"]["started"] - sent[task_id])
              for task_id, meta in done.items() if meta["status"] == "SUCCESS"]
     figures = {f"p{p}_ms": report.percentile(waits, p) for p in (50, 95, 99)} if waits else {}
     return {"tasks_per_s": rate, **figures, **outcome(list(sent), done),
-            "redis_cpu": redis_cpu / wall, "bench_cpu": bench_cpu / wall}
+            "redis_cpu": redis_cpu / wall, "bench_cpu": bench_cpu / wall, "workers_cpu": workers_cpu / wall}
 
 
 def enqueue_rates(stack):
@@ -527,7 +537,8 @@ def measured_drain(stack, configuration, layout, workload, environment=None):
     log(f"{configuration}: {workload} of {TASKS} tasks")
     row = drain(stack, configuration, layout, workload, environment)
     log(f"  {row['tasks_per_s'] or 0:.1f} tasks/s, {row['lost']} lost, {row['failed']} failed, "
-        f"redis cpu {row.get('redis_cpu', 0):.0%}, bench cpu {row.get('bench_cpu', 0):.0%}")
+        f"redis cpu {row.get('redis_cpu', 0):.0%}, bench cpu {row.get('bench_cpu', 0):.0%}, "
+        f"workers cpu {row.get('workers_cpu', 0):.0%}")
     return row
 
 
