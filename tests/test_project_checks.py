@@ -64,6 +64,10 @@ def test_the_packages_requirements_files_name(tmp_path):
         "zope.interface==8.7 ; python_version >= '3.11'\n./vendor/thing\n-e .\n")
     (tmp_path / "base.txt").write_text("# gevent comes from here\ngevent[recommended]==26.8.0\n")
     assert inspect(tmp_path)["packages"] == ["django", "gevent", "zope-interface"]
+    # pip-compile --generate-hashes writes each requirement over several lines.
+    (tmp_path / "base.txt").write_text("gevent==26.8.0 \\\n    --hash=sha256:00ff \\\n    --hash=sha256:11ee\n"
+                                       "    # via -r requirements.in\ngreenlet==3.5.6 --hash=sha256:22dd\n")
+    assert inspect(tmp_path)["packages"] == ["django", "gevent", "greenlet", "zope-interface"]
 
 
 def test_a_missing_lock_is_reported(tmp_path):

@@ -92,18 +92,20 @@ def locked_packages(lock, project_name):
             groups = [package.get("dependencies", [])]
             groups += [package.get("optional-dependencies", {}).get(extra, []) for extra in extras]
             todo += [(d["name"], tuple(d.get("extra", ()))) for group in groups for d in group]
-    wanted = {name for name, _ in seen} - {root}
-    return wanted
+    return {name for name, _ in seen} - {root}
 
 
 def required_packages(files):
     """The names the requirements files list (options, includes, URLs and
-    paths left out)."""
+    paths left out), read as pip reads them: a backslash continues a line, a
+    comment starts at a # after a space, options such as --hash follow the
+    requirement."""
     names = set()
     for path in files:
-        for line in path.read_text().splitlines() if path.exists() else []:
-            line = line.split(" #")[0].strip()
-            if not line or line.startswith(("#", "-")):
+        text = re.sub(r"\\\n", " ", path.read_text()) if path.exists() else ""
+        for line in text.splitlines():
+            line = re.split(r"\s+-", re.sub(r"(^|\s)#.*", "", line).strip())[0]
+            if not line or line.startswith("-"):
                 continue
             try:
                 names.add(canonicalize_name(Requirement(line).name))
