@@ -68,6 +68,10 @@ def test_the_packages_requirements_files_name(tmp_path):
     (tmp_path / "base.txt").write_text("gevent==26.8.0 \\\n    --hash=sha256:00ff \\\n    --hash=sha256:11ee\n"
                                        "    # via -r requirements.in\ngreenlet==3.5.6 --hash=sha256:22dd\n")
     assert inspect(tmp_path)["packages"] == ["django", "gevent", "greenlet", "zope-interface"]
+    # A constraint file installs nothing; a comment ending in a backslash continues nothing.
+    (tmp_path / "base.txt").write_text("-c constraints.txt\n# see below \\\ngreenlet==3.5.6\n")
+    (tmp_path / "constraints.txt").write_text("gevent==26.8.0\n")
+    assert inspect(tmp_path)["packages"] == ["django", "greenlet", "zope-interface"]
 
 
 def test_a_missing_lock_is_reported(tmp_path):

@@ -162,10 +162,7 @@ LOGGING = {
             "filters": ["task"],
         },
     },
-    # Celery's loggers follow the root, which a worker or beat sets to its
+    # Every logger follows the root: a worker or beat sets it to its
     # --loglevel (config/celery.py); the web's stays at DJANGO_LOG_LEVEL.
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {
-        "django": {"level": LOG_LEVEL},
-    },
 }

@@ -6,7 +6,7 @@ launcher used to import kombu before gevent patched the standard library; the
 pool then started, said ready, and never finished a task.
 
 A worker logs at its --loglevel (a pool's `loglevel` field). The app's LOGGING
-used to hold Celery's loggers at DJANGO_LOG_LEVEL, so WARNING still wrote two
+used to hold Celery's loggers at DJANGO_LOG_LEVEL, so WARNING still wrote three
 INFO lines per task."""
 
 import json

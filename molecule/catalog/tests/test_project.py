@@ -80,6 +80,7 @@ def test_the_gevent_pool_runs_the_gevent_the_project_locks(host):
     assert version.stdout.strip() == locked, version.stdout + version.stderr
     stats = celery_json(host, "inspect", "stats", "--timeout=10")
     pools = {node.split("@")[0]: node_stats["pool"] for node, node_stats in stats.items()}
+    assert "reports" in pools, stats
     assert pools["reports"]["implementation"] == "celery.concurrency.gevent:TaskPool", pools
     assert pools["reports"]["max-concurrency"] == 4, pools
 

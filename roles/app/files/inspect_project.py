@@ -19,7 +19,10 @@ Prints JSON:
     missing     the files among them that do not exist
     packages    the names of the packages the project installs (normalized):
                 uv.lock's closure of the project's dependencies without the dev
-                groups, or every requirement the requirements files name
+                groups, or the requirements the requirements files name (not
+                constraint files); environment markers are not evaluated, and
+                workspace members, editable or local paths and URLs are not
+                followed
 """
 
 import hashlib
@@ -34,7 +37,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
+INCLUDE = re.compile(r"^\s*(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
 def version_of(python):
@@ -61,18 +64,22 @@ def venv_version(venv):
     return ""
 
 
-def requirement_files(path, seen):
+def requirement_files(path, seen, constraints, constraint=False):
     """path and every local file it includes, in the order pip reads them
-    (URLs are left to pip)."""
+    (URLs are left to pip); constraints gets the files that only constrain
+    (-c, and what they include)."""
     if path in seen:
         return
     seen.append(path)
+    if constraint:
+        constraints.add(path)
     if not path.exists():
         return
     for line in path.read_text().splitlines():
         match = INCLUDE.match(line)
-        if match and "://" not in match.group(1):
-            requirement_files((path.parent / match.group(1)).resolve(), seen)
+        if match and "://" not in match.group(2):
+            requirement_files((path.parent / match.group(2)).resolve(), seen, constraints,
+                              constraint or match.group(1) in ("-c", "--constraint"))
 
 
 def locked_packages(lock, project_name):
@@ -95,16 +102,28 @@ def locked_packages(lock, project_name):
     return {name for name, _ in seen} - {root}
 
 
+def logical_lines(text):
+    """pip's: a line ending in a backslash goes on with the next one, unless it
+    is a comment; comments (a # at the start or after a space) are dropped."""
+    lines, pending = [], ""
+    for line in text.splitlines():
+        if line.endswith("\\") and not line.lstrip().startswith("#"):
+            pending += line[:-1] + " "
+            continue
+        lines.append(re.sub(r"(^|\s)#.*", "", pending + line).strip())
+        pending = ""
+    return lines + [pending.strip()]
+
+
 def required_packages(files):
-    """The names the requirements files list (options, includes, URLs and
-    paths left out), read as pip reads them: a backslash continues a line, a
-    comment starts at a # after a space, options such as --hash follow the
-    requirement."""
+    """The names the requirements files list, with the options that follow a
+    requirement (--hash) dropped. Not counted: includes, editable or local
+    paths and URLs (pip installs what those name), and environment markers
+    are not evaluated."""
     names = set()
     for path in files:
-        text = re.sub(r"\\\n", " ", path.read_text()) if path.exists() else ""
-        for line in text.splitlines():
-            line = re.split(r"\s+-", re.sub(r"(^|\s)#.*", "", line).strip())[0]
+        for line in logical_lines(path.read_text()) if path.exists() else []:
+            line = re.split(r"\s+-", line)[0]
             if not line or line.startswith("-"):
                 continue
             try:
@@ -121,8 +140,8 @@ def main(python, venv, code_dir, mode, requirements_file):
     if mode == "uv":
         files = [code / "uv.lock", code / "pyproject.toml"]
     else:
-        files = []
-        requirement_files((code / requirements_file).resolve(), files)
+        files, constraints = [], set()
+        requirement_files((code / requirements_file).resolve(), files, constraints)
     pyproject = code / "pyproject.toml"
     project = tomllib.loads(pyproject.read_text()).get("project", {}) if pyproject.exists() else {}
     requires = project.get("requires-python")
@@ -132,7 +151,7 @@ def main(python, venv, code_dir, mode, requirements_file):
         lock = code / "uv.lock"
         packages = locked_packages(tomllib.loads(lock.read_text()), project.get("name", "")) if lock.exists() else set()
     else:
-        packages = required_packages(files)
+        packages = required_packages([f for f in files if f not in constraints])
     print(json.dumps({
         "python": version,
         "venv_python": venv_python,
