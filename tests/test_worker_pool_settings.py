@@ -55,7 +55,8 @@ def test_the_role_installs_its_gevent_only_when_the_project_has_none(tmp_path):
              for index, (variables, _) in enumerate(GEVENT_CASES)]
     playbook = tmp_path / "gevent.yml"
     playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
-                                     "vars_files": [str(ROOT / "roles" / "celery_worker" / "vars" / "main.yml")]}]))
+                                     "vars_files": [str(ROOT / "roles" / role / "vars" / "main.yml")
+                                                    for role in ("app", "celery_worker")]}]))
     run = ansible("ansible-playbook", "-i", "localhost,", "-c", "local",
                   "-e", f"ansible_python_interpreter={BIN / 'python'}", str(playbook))
     assert run.returncode == 0, run.stdout + run.stderr

@@ -47,7 +47,7 @@ Workloads:
   processes, from /proc) between the first and the last result are reported
   as shares of one core: the bench and Redis, to show neither is the
   bottleneck; the workers, to show whether they are CPU-bound (200 % is both
-  cores of this machine; a threads or gevent pool is one process, so 100 %).
+  cores of this machine; a threads or gevent pool is one process, so about 100 %).
   Every task is counted: ok (SUCCESS), failed (another final state), lost (no
   final state).
 - latency: with the workers up, nap(seconds=0) sent at BENCH_LATENCY_RATE
@@ -366,8 +366,8 @@ def cpu_shares(samples, start, end):
     (t0, *used0), (t1, *used1) = before[-1], after[0]
     if t1 <= t0:
         return {}
-    return {name: (end - begin) / (t1 - t0)
-            for name, begin, end in zip(("redis_cpu", "bench_cpu", "workers_cpu"), used0, used1, strict=True)}
+    return {name: (last - first) / (t1 - t0)
+            for name, first, last in zip(("redis_cpu", "bench_cpu", "workers_cpu"), used0, used1, strict=True)}
 
 
 def drain(stack, configuration, layout, workload, environment=None):

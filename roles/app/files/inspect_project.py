@@ -137,21 +137,19 @@ def main(python, venv, code_dir, mode, requirements_file):
     code = Path(code_dir)
     if mode == "auto":
         mode = "uv" if (code / "uv.lock").exists() else "requirements"
+    pyproject = code / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text()).get("project", {}) if pyproject.exists() else {}
     if mode == "uv":
-        files = [code / "uv.lock", code / "pyproject.toml"]
+        lock = code / "uv.lock"
+        files = [lock, pyproject]
+        packages = locked_packages(tomllib.loads(lock.read_text()), project.get("name", "")) if lock.exists() else set()
     else:
         files, constraints = [], set()
         requirement_files((code / requirements_file).resolve(), files, constraints)
-    pyproject = code / "pyproject.toml"
-    project = tomllib.loads(pyproject.read_text()).get("project", {}) if pyproject.exists() else {}
+        packages = required_packages([f for f in files if f not in constraints])
     requires = project.get("requires-python")
     version = version_of(python)
     venv_python = venv_version(venv)
-    if mode == "uv":
-        lock = code / "uv.lock"
-        packages = locked_packages(tomllib.loads(lock.read_text()), project.get("name", "")) if lock.exists() else set()
-    else:
-        packages = required_packages([f for f in files if f not in constraints])
     print(json.dumps({
         "python": version,
         "venv_python": venv_python,
