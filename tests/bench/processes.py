@@ -86,9 +86,10 @@ def start_worker(worker_args, env, log_path):
 
 
 def cpu_seconds(roots):
-    """CPU seconds (user and system) the processes `roots` (pids) and all their
-    descendants have used so far, counting children their parent has already
-    reaped (a pool's replaced children) through its cutime and cstime."""
+    """CPU seconds (user and system) used so far by the processes `roots`
+    (pids) alone, and by them with all their descendants, counting children
+    their parent has already reaped (a pool's replaced children) through its
+    cutime and cstime: (roots, with descendants)."""
     stats = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -98,16 +99,18 @@ def cpu_seconds(roots):
             fields = (entry / "stat").read_text().rpartition(")")[2].split()
         except OSError:  # exited meanwhile
             continue
-        stats[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]))
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]))
     children = {}
-    for pid, (ppid, _) in stats.items():
+    for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    ticks, todo = 0, [pid for pid in roots if pid in stats]
+    roots = [pid for pid in roots if pid in stats]
+    own = sum(stats[pid][1] for pid in roots)
+    ticks, todo = 0, list(roots)
     while todo:
         pid = todo.pop()
-        ticks += stats[pid][1]
+        ticks += stats[pid][1] + stats[pid][2]
         todo += children.get(pid, [])
-    return ticks / CLOCK_TICKS
+    return own / CLOCK_TICKS, ticks / CLOCK_TICKS
 
 
 def tail(path, lines=30):

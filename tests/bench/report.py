@@ -20,6 +20,7 @@ COLUMNS = [
     ("redis cpu", "redis_cpu", "{:.0%}"),
     ("bench cpu", "bench_cpu", "{:.0%}"),
     ("workers cpu", "workers_cpu", "{:.0%}"),
+    ("of it main", "main_cpu", "{:.0%}"),
     ("redis forks", "redis_forks", "{}"),
 ]
 

@@ -113,6 +113,11 @@ def factor_configurations(default):
     role renders, so they follow its defaults. {name: (layout, environment)}."""
     queues = next(option for option in default if option.startswith("--queues="))
     return {
+        # Several processes per host with the time limits kept: each its own
+        # prefork parent (the default pool's one parent waits on Redis).
+        "default x2, concurrency 1": (
+            [with_option(with_option(default, "--concurrency", 1), "--hostname", f"prefork{i}@%h")
+             for i in (1, 2)], {}),
         "default, prefetch 4": ([with_option(default, "--prefetch-multiplier", 4)], {}),
         "default, concurrency 4": ([with_option(default, "--concurrency", 4)], {}),
         "default, log WARNING": ([with_option(default, "--loglevel", "WARNING")], {}),
@@ -229,7 +234,8 @@ class Stack:
         self.workers = []
 
     def workers_cpu(self):
-        """CPU seconds the running workers and their pool processes used so far."""
+        """CPU seconds the running workers used so far: their main processes
+        alone, and with their pool processes (main, all)."""
         return processes.cpu_seconds([process.pid for process, _ in self.workers])
 
     def workers_alive(self):
@@ -326,12 +332,13 @@ def final_results(stack, ids):
 def wait_for_results(stack, ids, samples=None):
     """Wait until every task has a final result, nothing moved for
     STALL_SECONDS or every worker exited; return {id: meta} of the finished.
-    Each poll appends (time, Redis's, the bench's and the workers' CPU seconds) to samples."""
+    Each poll appends (time, Redis's, the bench's, the workers' main processes'
+    and all the workers' CPU seconds) to samples."""
     done = {}
     last_seen, last_change = None, time.monotonic()
     while True:
         if samples is not None:
-            samples.append((time.time(), stack.redis_cpu(), time.process_time(), stack.workers_cpu()))
+            samples.append((time.time(), stack.redis_cpu(), time.process_time(), *stack.workers_cpu()))
         in_broker = stack.in_broker()
         if in_broker != last_seen:
             last_seen, last_change = in_broker, time.monotonic()
@@ -359,15 +366,16 @@ def timestamp(iso):
 
 
 def cpu_shares(samples, start, end):
-    """Redis's, the bench's and the workers' CPU use, as shares of one core,
+    """Redis's, the bench's, the workers' main processes' and all the workers'
+    CPU use, as shares of one core,
     from the last sample at or before start to the first at or after end."""
     before = [s for s in samples if s[0] <= start] or samples[:1]
     after = [s for s in samples if s[0] >= end] or samples[-1:]
     (t0, *used0), (t1, *used1) = before[-1], after[0]
     if t1 <= t0:
         return {}
-    return {name: (last - first) / (t1 - t0)
-            for name, first, last in zip(("redis_cpu", "bench_cpu", "workers_cpu"), used0, used1, strict=True)}
+    names = ("redis_cpu", "bench_cpu", "main_cpu", "workers_cpu")
+    return {name: (last - first) / (t1 - t0) for name, first, last in zip(names, used0, used1, strict=True)}
 
 
 def drain(stack, configuration, layout, workload, environment=None):
@@ -418,14 +426,15 @@ def latency(stack, configuration, layout):
         done = wait_for_results(stack, list(sent))
         wall = time.monotonic() - begin
         bench_cpu, redis_cpu = time.process_time() - cpu, stack.redis_cpu() - redis_cpu
-        workers_cpu = stack.workers_cpu() - workers_cpu
+        main_cpu, workers_cpu = (last - first for first, last in zip(workers_cpu, stack.workers_cpu(), strict=True))
     finally:
         stack.stop_workers()
     waits = [1000 * (meta["result"]["started"] - sent[task_id])
              for task_id, meta in done.items() if meta["status"] == "SUCCESS"]
     figures = {f"p{p}_ms": report.percentile(waits, p) for p in (50, 95, 99)} if waits else {}
     return {"tasks_per_s": rate, **figures, **outcome(list(sent), done),
-            "redis_cpu": redis_cpu / wall, "bench_cpu": bench_cpu / wall, "workers_cpu": workers_cpu / wall}
+            "redis_cpu": redis_cpu / wall, "bench_cpu": bench_cpu / wall,
+            "main_cpu": main_cpu / wall, "workers_cpu": workers_cpu / wall}
 
 
 def enqueue_rates(stack):
@@ -538,7 +547,7 @@ def measured_drain(stack, configuration, layout, workload, environment=None):
     row = drain(stack, configuration, layout, workload, environment)
     log(f"  {row['tasks_per_s'] or 0:.1f} tasks/s, {row['lost']} lost, {row['failed']} failed, "
         f"redis cpu {row.get('redis_cpu', 0):.0%}, bench cpu {row.get('bench_cpu', 0):.0%}, "
-        f"workers cpu {row.get('workers_cpu', 0):.0%}")
+        f"workers cpu {row.get('workers_cpu', 0):.0%} (main processes {row.get('main_cpu', 0):.0%})")
     return row
 
 
