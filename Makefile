@@ -21,7 +21,7 @@ MOLECULE_RUNS ?= debian12:cluster debian13:catalog
 # The local sandbox (files/sandbox.sh, inventories/sandbox).
 SANDBOX_DISTRO ?= debian13
 
-.PHONY: help install images lint syntax unit docs app-test bench bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first molecule-rest-then-checks
+.PHONY: help install images lint syntax unit docs app-test bench bench-profile bench-deploy molecule drills test browser sandbox sandbox-test sandbox-destroy clean molecule-first molecule-rest-then-checks
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,14 +63,17 @@ $(APP_VENV)/bin/pytest: app/requirements.txt app/requirements-test.txt
 app-test: $(APP_VENV)/bin/pytest ## The sample app's tests (starts its own redis-server)
 	cd app && ../$(APP_VENV)/bin/pytest -q
 
-# The bench's chart library goes into the app's virtualenv here only, so CI
-# never installs it.
+# The bench's chart library and profiler go into the app's virtualenv here only, so CI
+# never installs them.
 $(APP_VENV)/.bench-requirements: tests/bench/requirements.txt $(APP_VENV)/bin/pytest
 	$(APP_VENV)/bin/pip install --quiet -r tests/bench/requirements.txt
 	touch $@
 
 bench: install $(APP_VENV)/.bench-requirements ## Celery task-path figures on host processes (BENCH_TASKS=1000 for a smoke run)
 	$(APP_VENV)/bin/python tests/bench/task_path.py
+
+bench-profile: install $(APP_VENV)/.bench-requirements ## Where the default pool's time goes on no-op tasks (py-spy, about 1 minute)
+	$(APP_VENV)/bin/python tests/bench/profile_pool.py
 
 bench-deploy: install images ## site.yml's time on fresh test hosts with 1, 2 and 4 worker hosts (about 20 minutes)
 	tests/bench/deploy_scale.sh

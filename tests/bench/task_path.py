@@ -27,8 +27,9 @@ Configurations, measured in the same run:
    Celery message of the no-op task as payload.
 5. factors: the bundle's default pool with one thing changed each
    (factor_configurations below: prefetch, concurrency, log level,
-   recycling children, gossip/mingle/heartbeat, task events) and three solo
-   workers; the no-op drain only. What each default costs or gains.
+   recycling children, gossip/mingle/heartbeat, task events), two such
+   workers of concurrency 1 and three solo workers; the no-op drain only.
+   What each default costs or gains.
 6. I/O pools: the bundle's default pool with a threads (8) or a gevent (20)
    pool in its place (io_configurations below); the 50 ms drain only.
 
@@ -47,7 +48,9 @@ Workloads:
   processes, from /proc) between the first and the last result are reported
   as shares of one core: the bench and Redis, to show neither is the
   bottleneck; the workers, to show whether they are CPU-bound (200 % is both
-  cores of this machine; a threads or gevent pool is one process, so about 100 %).
+  cores of this machine; a threads or gevent pool is one process, so about 100 %),
+  and of it the workers' main processes alone (a prefork pool's parent, which
+  takes each message from Redis, hands it to a pool process and acks it).
   Every task is counted: ok (SUCCESS), failed (another final state), lost (no
   final state).
 - latency: with the workers up, nap(seconds=0) sent at BENCH_LATENCY_RATE
