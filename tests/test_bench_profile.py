@@ -34,7 +34,7 @@ def test_samples_go_to_the_process_and_the_call_that_waits():
     assert shares["main process"] == {
         "waits for Redis: _put_fanout (kombu/transport/redis.py)": 7,
         "waits for work: the event loop's poll()": 2,
-        "cpu: __setitem__ (redis/client.py)": 1,
+        "cpu: _create_client (kombu/transport/redis.py), in redis-py": 1,
     }
     assert shares["pool processes"] == {
         "waits for work: the next task from the main process": 6,

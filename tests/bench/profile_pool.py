@@ -18,8 +18,8 @@ Every sample of each process is put in one bucket:
   command; <call> is the Celery or kombu function that issued it;
 - "waits for work": a prefork pool process reading its next task from the
   main process's pipe, or the main process's event loop in poll();
-- "cpu (<call>)": anything else, by the innermost Celery, kombu, billiard or
-  redis-py function on the stack.
+- "cpu: <call>": anything else, by the innermost Celery, kombu or billiard
+  function on the stack ("in redis-py" when it was inside redis-py then).
 """
 
 import os
@@ -53,22 +53,26 @@ def frame(text):
 
 
 def innermost(frames, prefixes):
-    """The innermost frame whose path starts with one of prefixes, as "function (path)"."""
-    for function, path in reversed(frames):
+    """(index, "function (path)") of the innermost frame whose path starts
+    with one of prefixes, or (-1, "elsewhere")."""
+    for index in range(len(frames) - 1, -1, -1):
+        function, path = frames[index]
         if path.startswith(prefixes):
-            return f"{function} ({path})"
-    return "elsewhere"
+            return index, f"{function} ({path})"
+    return -1, "elsewhere"
 
 
 def bucket(frames, in_pool_process):
     function, path = frames[-1]
+    at, call = innermost(frames, LIBRARIES)
     if path.startswith("redis/") and function in REDIS_IO:
-        return f"waits for Redis: {innermost(frames, LIBRARIES)}"
+        return f"waits for Redis: {call}"
     if in_pool_process and path.startswith("billiard/") and function == "_recv":
         return "waits for work: the next task from the main process"
     if path.startswith("kombu/utils/eventio") and function == "poll":
         return "waits for work: the event loop's poll()"
-    return f"cpu: {innermost(frames, (*LIBRARIES, 'redis/'))}"
+    inside_redis_py = any(path.startswith("redis/") for _, path in frames[at + 1:])
+    return f"cpu: {call}{', in redis-py' if inside_redis_py else ''}"
 
 
 def summarise(raw):
