@@ -50,12 +50,14 @@ def test_a_uv_lock_is_preferred_and_decided_by_lock_and_pyproject(tmp_path):
 def test_the_packages_a_lock_installs_leave_out_dev_groups_and_follow_extras(tmp_path):
     """The catalog fixture's uv.lock: `celery[redis]` brings kombu's `redis`
     extra (packaging), which kombu without the extra does not; pytest is in
-    the dev group only. The same list `uv export --no-dev` prints."""
+    the dev group only. The names `uv export --no-dev` prints, less those
+    whose markers are false here (gevent's cffi is for Windows)."""
     catalog = ROOT / "tests" / "fixtures" / "catalog"
     packages = inspect(catalog)["packages"]
     assert {"gevent", "greenlet", "kombu", "packaging", "psycopg-c", "zope-interface"} <= set(packages), packages
     # pytest and what only it needs; the project itself (--no-install-project).
     assert not {"pytest", "iniconfig", "pluggy", "catalog"} & set(packages), packages
+    assert "cffi" not in packages, packages
 
 
 def test_the_packages_requirements_files_name(tmp_path):
@@ -72,6 +74,37 @@ def test_the_packages_requirements_files_name(tmp_path):
     (tmp_path / "base.txt").write_text("-c constraints.txt\n# see below \\\ngreenlet==3.5.6\n")
     (tmp_path / "constraints.txt").write_text("gevent==26.8.0\n")
     assert inspect(tmp_path)["packages"] == ["django", "greenlet", "zope-interface"]
+
+
+def test_requirements_whose_markers_are_false_for_the_apps_python_are_left_out(tmp_path):
+    """Markers are evaluated for the app's interpreter (app_python), which
+    may be another Python than the one that runs the script."""
+    (tmp_path / "requirements.txt").write_text(
+        "django==5.2.19\ngevent==26.8.0 ; python_version < '3.0'\ngreenlet==3.5.6 ; os_name == 'posix'\n"
+        "zope.interface==8.7 ; python_version >= '3.11'\n")
+    assert inspect(tmp_path)["packages"] == ["django", "greenlet", "zope-interface"]
+    older = tmp_path / "python3.9"
+    older.write_text("#!/bin/sh\necho '{\"python_version\": \"3.9\", \"python_full_version\": \"3.9.2\"}'\n")
+    older.chmod(0o755)
+    found = inspect(tmp_path, python=str(older))
+    assert (found["python"], found["packages"]) == ("3.9.2", ["django", "greenlet"])
+
+
+def test_a_locks_dependencies_follow_only_the_markers_that_apply(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "1"\n')
+    (tmp_path / "uv.lock").write_text(
+        'version = 1\n'
+        '[[package]]\nname = "shop"\nversion = "1"\nsource = { editable = "." }\n'
+        'dependencies = [\n  { name = "gevent", marker = "python_version < \'3.0\'" },\n'
+        '  { name = "celery", marker = "sys_platform == \'linux\'" },\n]\n'
+        '[[package]]\nname = "gevent"\nversion = "26.8.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'dependencies = [{ name = "greenlet" }]\n'
+        '[[package]]\nname = "greenlet"\nversion = "3.5.6"\nsource = { registry = "https://pypi.org/simple" }\n'
+        '[[package]]\nname = "celery"\nversion = "5.7.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'dependencies = [{ name = "colorama", marker = "sys_platform == \'win32\'" }, { name = "kombu" }]\n'
+        '[[package]]\nname = "kombu"\nversion = "5.7.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        '[[package]]\nname = "colorama"\nversion = "0.4.6"\nsource = { registry = "https://pypi.org/simple" }\n')
+    assert inspect(tmp_path)["packages"] == ["celery", "kombu"]
 
 
 def test_a_missing_lock_is_reported(tmp_path):

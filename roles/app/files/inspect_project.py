@@ -20,9 +20,10 @@ Prints JSON:
     packages    the names of the packages the project installs (normalized):
                 uv.lock's closure of the project's dependencies without the dev
                 groups, or the requirements the requirements files name (not
-                constraint files); environment markers are not evaluated, and
-                workspace members, editable or local paths and URLs are not
-                followed
+                constraint files); a requirement whose environment marker is
+                false for PYTHON, or cannot be evaluated, is left out with what
+                only it brings; workspace members, editable or local paths and
+                URLs are not followed
 """
 
 import hashlib
@@ -33,6 +34,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -40,14 +42,43 @@ from packaging.utils import canonicalize_name
 INCLUDE = re.compile(r"^\s*(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
-def version_of(python):
+# PEP 508's marker environment, printed by the app's interpreter (which may
+# be another Python than this script's, and has no `packaging`).
+ENVIRONMENT = """
+import json, os, platform, sys
+info = sys.implementation.version
+version = f"{info.major}.{info.minor}.{info.micro}"
+if info.releaselevel != "final":
+    version += info.releaselevel[0] + str(info.serial)
+print(json.dumps({
+    "implementation_name": sys.implementation.name, "implementation_version": version,
+    "os_name": os.name, "platform_machine": platform.machine(), "platform_release": platform.release(),
+    "platform_system": platform.system(), "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform,
+}))
+"""
+
+
+def environment_of(python):
+    """PYTHON's marker environment, {} when it does not run."""
     try:
-        return subprocess.run(
-            [python, "-c", "import platform; print(platform.python_version())"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
+        return json.loads(subprocess.run([python, "-c", ENVIRONMENT], capture_output=True, text=True,
+                                         check=True).stdout)
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return {}
+
+
+def applies(marker, environment):
+    """Whether a requirement with this marker (a Marker, its text or None) is
+    installed in environment; one that cannot be evaluated is counted out."""
+    if marker is None:
+        return True
+    try:
+        return (marker if isinstance(marker, Marker) else Marker(marker)).evaluate(environment)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return False
 
 
 def venv_version(venv):
@@ -82,9 +113,10 @@ def requirement_files(path, seen, constraints, constraint=False):
                               constraint or match.group(1) in ("-c", "--constraint"))
 
 
-def locked_packages(lock, project_name):
-    """What `uv sync --no-dev --no-install-project` installs from uv.lock: the
-    project's dependencies, theirs, and the extras each asks for."""
+def locked_packages(lock, project_name, environment):
+    """What `uv sync --no-dev --no-install-project` installs from uv.lock in
+    environment: the project's dependencies, theirs, and the extras each asks
+    for, where their markers apply."""
     entries = {}
     for package in lock.get("package", []):
         entries.setdefault(package["name"], []).append(package)
@@ -98,7 +130,8 @@ def locked_packages(lock, project_name):
         for package in entries.get(name, []):
             groups = [package.get("dependencies", [])]
             groups += [package.get("optional-dependencies", {}).get(extra, []) for extra in extras]
-            todo += [(d["name"], tuple(d.get("extra", ()))) for group in groups for d in group]
+            todo += [(d["name"], tuple(d.get("extra", ()))) for group in groups for d in group
+                     if applies(d.get("marker"), environment)]
     return {name for name, _ in seen} - {root}
 
 
@@ -115,11 +148,11 @@ def logical_lines(text):
     return lines + [pending.strip()]
 
 
-def required_packages(files):
-    """The names the requirements files list, with the options that follow a
-    requirement (--hash) dropped. Not counted: includes, editable or local
-    paths and URLs (pip installs what those name), and environment markers
-    are not evaluated."""
+def required_packages(files, environment):
+    """The names the requirements files list whose markers apply in
+    environment, with the options that follow a requirement (--hash)
+    dropped. Not counted: includes, editable or local paths and URLs (pip
+    installs what those name)."""
     names = set()
     for path in files:
         for line in logical_lines(path.read_text()) if path.exists() else []:
@@ -127,9 +160,11 @@ def required_packages(files):
             if not line or line.startswith("-"):
                 continue
             try:
-                names.add(canonicalize_name(Requirement(line).name))
+                requirement = Requirement(line)
             except InvalidRequirement:
-                pass
+                continue
+            if applies(requirement.marker, environment):
+                names.add(canonicalize_name(requirement.name))
     return names
 
 
@@ -139,16 +174,18 @@ def main(python, venv, code_dir, mode, requirements_file):
         mode = "uv" if (code / "uv.lock").exists() else "requirements"
     pyproject = code / "pyproject.toml"
     project = tomllib.loads(pyproject.read_text()).get("project", {}) if pyproject.exists() else {}
+    environment = environment_of(python)
     if mode == "uv":
         lock = code / "uv.lock"
         files = [lock, pyproject]
-        packages = locked_packages(tomllib.loads(lock.read_text()), project.get("name", "")) if lock.exists() else set()
+        packages = (locked_packages(tomllib.loads(lock.read_text()), project.get("name", ""), environment)
+                    if lock.exists() else set())
     else:
         files, constraints = [], set()
         requirement_files((code / requirements_file).resolve(), files, constraints)
-        packages = required_packages([f for f in files if f not in constraints])
+        packages = required_packages([f for f in files if f not in constraints], environment)
     requires = project.get("requires-python")
-    version = version_of(python)
+    version = environment.get("python_full_version", "")
     venv_python = venv_version(venv)
     print(json.dumps({
         "python": version,
