@@ -10,6 +10,7 @@ import sys
 import pytest
 import yaml
 from conftest import ROOT, ansible
+from packaging.markers import default_environment
 
 INSPECT = ROOT / "roles" / "app" / "files" / "inspect_project.py"
 _spec = importlib.util.spec_from_file_location(
@@ -88,6 +89,16 @@ def test_requirements_whose_markers_are_false_for_the_apps_python_are_left_out(t
     older.chmod(0o755)
     found = inspect(tmp_path, python=str(older))
     assert (found["python"], found["packages"]) == ("3.9.2", ["django", "greenlet"])
+
+
+def test_the_marker_environment_is_packagings():
+    """The app interpreter's environment, printed without packaging, has every
+    key packaging would use, with the same values (a key missing or misspelt
+    would silently take the script's interpreter's value)."""
+    spec = importlib.util.spec_from_file_location("inspect_project", INSPECT)
+    inspect_project = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inspect_project)
+    assert inspect_project.environment_of(sys.executable) == dict(default_environment())
 
 
 def test_a_locks_dependencies_follow_only_the_markers_that_apply(tmp_path):

@@ -42,12 +42,14 @@ from packaging.utils import canonicalize_name
 INCLUDE = re.compile(r"^\s*(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
 
 
-# PEP 508's marker environment, printed by the app's interpreter (which may
-# be another Python than this script's, and has no `packaging`).
+# PEP 508's marker environment (packaging's default_environment()), printed
+# by the app's interpreter: it may be another Python than this script's, and
+# has no `packaging`. No f-strings, so an old interpreter still reports its
+# version (and is refused for it).
 ENVIRONMENT = """
 import json, os, platform, sys
 info = sys.implementation.version
-version = f"{info.major}.{info.minor}.{info.micro}"
+version = "%d.%d.%d" % (info.major, info.minor, info.micro)
 if info.releaselevel != "final":
     version += info.releaselevel[0] + str(info.serial)
 print(json.dumps({
@@ -62,9 +64,10 @@ print(json.dumps({
 
 
 def environment_of(python):
-    """PYTHON's marker environment, {} when it does not run."""
+    """PYTHON's marker environment, {} when it does not run (-I: no module of
+    the working directory can stand in for json or platform)."""
     try:
-        return json.loads(subprocess.run([python, "-c", ENVIRONMENT], capture_output=True, text=True,
+        return json.loads(subprocess.run([python, "-I", "-c", ENVIRONMENT], capture_output=True, text=True,
                                          check=True).stdout)
     except (OSError, subprocess.CalledProcessError, ValueError):
         return {}
@@ -72,9 +75,12 @@ def environment_of(python):
 
 def applies(marker, environment):
     """Whether a requirement with this marker (a Marker, its text or None) is
-    installed in environment; one that cannot be evaluated is counted out."""
+    installed in environment; one that cannot be evaluated, or with no
+    environment (the interpreter did not run), is counted out."""
     if marker is None:
         return True
+    if not environment:
+        return False
     try:
         return (marker if isinstance(marker, Marker) else Marker(marker)).evaluate(environment)
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
