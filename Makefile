@@ -72,7 +72,7 @@ $(APP_VENV)/.bench-requirements: tests/bench/requirements.txt $(APP_VENV)/bin/py
 bench: install $(APP_VENV)/.bench-requirements ## Celery task-path figures on host processes (BENCH_TASKS=1000 for a smoke run)
 	$(APP_VENV)/bin/python tests/bench/task_path.py
 
-bench-profile: install $(APP_VENV)/.bench-requirements ## Where the default pool's time goes on no-op tasks (py-spy, about 1 minute)
+bench-profile: install $(APP_VENV)/.bench-requirements ## Where the default pool's time goes on no-op tasks (py-spy, about 2 minutes)
 	$(APP_VENV)/bin/python tests/bench/profile_pool.py
 
 bench-deploy: install images ## site.yml's time on fresh test hosts with 1, 2 and 4 worker hosts (about 20 minutes)

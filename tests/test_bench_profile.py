@@ -32,12 +32,12 @@ def test_samples_go_to_the_process_and_the_call_that_waits():
     )
     shares = summarise(profile)
     assert shares["main process"] == {
-        "waits for Redis: _put_fanout (kombu/transport/redis.py)": 7,
-        "waits for work: the event loop's poll()": 2,
-        "cpu: _create_client (kombu/transport/redis.py), in redis-py": 1,
+        "in a Redis call: _put_fanout (kombu/transport/redis.py)": 7,
+        "in the event loop's poll() (Redis's sockets, the pool's pipes)": 2,
+        "in _create_client (kombu/transport/redis.py), in redis-py": 1,
     }
     assert shares["pool processes"] == {
-        "waits for work: the next task from the main process": 6,
-        "waits for Redis: get (celery/backends/redis.py)": 3,
-        "cpu: dumps (kombu/utils/json.py)": 1,
+        "waits for its next task (the main process's pipe)": 6,
+        "in a Redis call: get (celery/backends/redis.py)": 3,
+        "in dumps (kombu/utils/json.py)": 1,
     }
