@@ -141,9 +141,10 @@ def main():
             continue
         print(f"{role}: {total} samples in {SECONDS} s; shares of them, every sample and those on a CPU")
         print(f"  {'every':>6}  {'on CPU':>6}")
-        for name, count in counts.most_common(TOP):
+        top = counts.most_common(TOP)
+        for name, count in top:
             print(f"  {count / total:6.1%}  {on_cpu[role][name] / total:6.1%}  {name}")
-        shown = {name for name, _ in counts.most_common(TOP)}
+        shown = {name for name, _ in top}
         rest, rest_on_cpu = (sum(count for name, count in counter.items() if name not in shown)
                              for counter in (counts, on_cpu[role]))
         print(f"  {rest / total:6.1%}  {rest_on_cpu / total:6.1%}  everything else")

@@ -117,7 +117,8 @@ def factor_configurations(default):
     queues = next(option for option in default if option.startswith("--queues="))
     return {
         # Several processes per host with the time limits kept: each its own
-        # prefork parent (the default pool's one parent waits on Redis).
+        # prefork parent (the default pool's one parent, busy with each task's
+        # Redis calls, is its bottleneck: make bench-profile).
         "default x2, concurrency 1": (
             [with_option(with_option(default, "--concurrency", 1), "--hostname", f"prefork{i}@%h")
              for i in (1, 2)], {}),
